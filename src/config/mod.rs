@@ -1,0 +1,198 @@
+//! The resolved, validated installation config (`blankroot.toml` + flags), with the seed's
+//! defaults. Parsing with file:line:column errors lives in `parse`, the value rules in `rules`.
+
+mod parse;
+pub mod rules;
+
+pub use parse::{Overrides, load, parse_str};
+
+use serde::{Deserialize, Serialize};
+
+/// Which NixOS stage 1 runs the rollback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Initrd {
+    /// `boot.initrd.systemd.enable = true` (the NixOS default) and a
+    /// `boot.initrd.systemd.services` unit ordered after the pool import.
+    Systemd,
+    /// The scripted stage 1: rollback in `boot.initrd.postResumeCommands` with `lib.mkAfter`.
+    Scripted,
+}
+
+/// Where a user's password comes from. Never holds a password value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "source", rename_all = "kebab-case")]
+pub enum PasswordSource {
+    /// Asked for (twice) when installing, hashed in-process with yescrypt.
+    Prompt,
+    /// No password: the account cannot log in with one.
+    Locked,
+    /// A file on the installing machine holding a ready crypt(5) hash (e.g. `mkpasswd -m yescrypt`).
+    HashFile { path: String },
+    /// A file on the installing machine holding the plain password (first line), hashed in-process.
+    File { path: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub name: String,
+    pub groups: Vec<String>,
+    pub password: PasswordSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dataset {
+    /// Name below the pool, e.g. `local/root`.
+    pub name: String,
+    /// Where it is mounted in the installed system (legacy mount), if anywhere.
+    pub mount: Option<String>,
+    /// `zfs create -o` properties, in order.
+    pub properties: Vec<(String, String)>,
+    /// Whether `@blank` is taken right after creation and rolled back to on every boot.
+    pub blank: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Luks {
+    pub name: String,
+    pub allow_discards: bool,
+    /// Extra `cryptsetup luksFormat` options (e.g. a PBKDF choice). Never a key.
+    pub format_options: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pool {
+    pub name: String,
+    /// `zpool create -o` pool properties, in order.
+    pub options: Vec<(String, String)>,
+    /// `zpool create -O` root dataset properties, in order.
+    pub fs_options: Vec<(String, String)>,
+    /// `boot.zfs.devNodes`: where stage 1 looks for the pool's devices.
+    pub dev_nodes: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Persist {
+    /// Directories bind-mounted from `/persist`.
+    pub directories: Vec<String>,
+    /// Files linked from `/persist`.
+    pub files: Vec<String>,
+    /// Keep the SSH host keys in `/persist/etc/ssh`.
+    pub ssh_host_keys: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    /// The target disk, as the user named it (`/dev/vda`, `/dev/disk/by-id/…`).
+    pub disk: String,
+    pub esp_size_bytes: u64,
+    pub luks: Luks,
+    pub pool: Pool,
+    pub datasets: Vec<Dataset>,
+    pub hostname: String,
+    /// `networking.hostId`; `None` means "draw a random one when planning".
+    pub host_id: Option<String>,
+    pub users: Vec<User>,
+    pub root_password: PasswordSource,
+    pub persist: Persist,
+    pub initrd: Initrd,
+    pub state_version: String,
+}
+
+/// The seed's default disk (the first virtio disk of a libvirt VM).
+pub const DEFAULT_DISK: &str = "/dev/vda";
+pub const DEFAULT_ESP_SIZE: u64 = 1 << 30;
+pub const DEFAULT_STATE_VERSION: &str = "25.11";
+/// The hostId the seed prints as an example; refused, since every reader copies it.
+pub const SEED_EXAMPLE_HOST_ID: &str = "a1b2c3d4";
+
+fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+pub fn default_pool_options() -> Vec<(String, String)> {
+    pairs(&[("ashift", "12"), ("autotrim", "on")])
+}
+
+pub fn default_pool_fs_options() -> Vec<(String, String)> {
+    pairs(&[
+        ("acltype", "posixacl"),
+        ("canmount", "off"),
+        ("compression", "zstd"),
+        ("normalization", "formD"),
+        ("relatime", "on"),
+        ("xattr", "sa"),
+        ("mountpoint", "none"),
+    ])
+}
+
+pub fn default_datasets() -> Vec<Dataset> {
+    let legacy = |extra: &[(&str, &str)]| {
+        let mut p = pairs(extra);
+        p.push(("mountpoint".into(), "legacy".into()));
+        p
+    };
+    vec![
+        Dataset {
+            name: "local/root".into(),
+            mount: Some("/".into()),
+            properties: legacy(&[("canmount", "noauto")]),
+            blank: true,
+        },
+        Dataset { name: "local/nix".into(), mount: Some("/nix".into()), properties: legacy(&[]), blank: false },
+        Dataset { name: "safe/home".into(), mount: Some("/home".into()), properties: legacy(&[]), blank: false },
+        Dataset {
+            name: "safe/persist".into(),
+            mount: Some("/persist".into()),
+            properties: legacy(&[]),
+            blank: false,
+        },
+    ]
+}
+
+pub fn default_persist() -> Persist {
+    Persist {
+        directories: vec!["/etc/nixos".into(), "/var/lib/nixos".into(), "/var/log".into()],
+        files: vec!["/etc/machine-id".into()],
+        ssh_host_keys: true,
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            disk: DEFAULT_DISK.into(),
+            esp_size_bytes: DEFAULT_ESP_SIZE,
+            luks: Luks { name: "cryptroot".into(), allow_discards: true, format_options: Vec::new() },
+            pool: Pool {
+                name: "rpool".into(),
+                options: default_pool_options(),
+                fs_options: default_pool_fs_options(),
+                dev_nodes: "/dev/disk/by-id".into(),
+            },
+            datasets: default_datasets(),
+            hostname: "nixos".into(),
+            host_id: None,
+            users: vec![User {
+                name: "admin".into(),
+                groups: vec!["wheel".into()],
+                password: PasswordSource::Prompt,
+            }],
+            root_password: PasswordSource::Locked,
+            persist: default_persist(),
+            initrd: Initrd::Systemd,
+            state_version: DEFAULT_STATE_VERSION.into(),
+        }
+    }
+}
+
+impl Config {
+    /// The dataset rolled back on every boot (validated to exist exactly once).
+    pub fn root_dataset(&self) -> &Dataset {
+        self.datasets.iter().find(|d| d.mount.as_deref() == Some("/")).expect("validated: a dataset mounts at /")
+    }
+    /// Full ZFS name of a dataset.
+    pub fn full_name(&self, d: &Dataset) -> String {
+        format!("{}/{}", self.pool.name, d.name)
+    }
+}

@@ -1,0 +1,219 @@
+//! The one command runner every external program goes through. It logs the argv (never stdin),
+//! feeds secrets on stdin, puts a stderr tail into errors and parses JSON output into typed
+//! structs. `Local` runs on this machine; `Recording` is a fake for unit tests of our own logic.
+//! (An SSH runner implements the same trait.)
+
+use crate::error::{Error, Result};
+use std::cell::RefCell;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+/// One invocation: program, arguments, and optional stdin (which may be secret).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Cmd {
+    pub argv: Vec<String>,
+    pub stdin: Option<Vec<u8>>,
+    /// When true, stdin is a secret: it is never logged or shown.
+    pub secret_stdin: bool,
+}
+
+impl std::fmt::Debug for Cmd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let stdin = match (&self.stdin, self.secret_stdin) {
+            (None, _) => "none".to_string(),
+            (Some(_), true) => "<secret>".to_string(),
+            (Some(b), false) => format!("{} bytes", b.len()),
+        };
+        write!(f, "Cmd({:?}, stdin: {stdin})", self.argv)
+    }
+}
+
+impl Cmd {
+    pub fn new<I, S>(argv: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Cmd { argv: argv.into_iter().map(Into::into).collect(), stdin: None, secret_stdin: false }
+    }
+    pub fn stdin(mut self, data: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(data.into());
+        self
+    }
+    pub fn secret_stdin(mut self, data: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(data.into());
+        self.secret_stdin = true;
+        self
+    }
+    /// The argv as a shell-quoted line, for logs and messages.
+    pub fn display(&self) -> String {
+        crate::shell::quote_argv(&self.argv)
+    }
+}
+
+/// What a finished program left behind.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Output {
+    /// Exit status; `None` when killed by a signal.
+    pub status: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.status == Some(0)
+    }
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    fn stderr_tail(&self) -> String {
+        let text = String::from_utf8_lossy(&self.stderr);
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        lines[lines.len().saturating_sub(5)..].join(" | ")
+    }
+}
+
+/// Runs commands somewhere (this machine, or over SSH).
+pub trait Runner {
+    /// Runs the command and returns its output whatever the exit status; errors only when the
+    /// program could not be started.
+    fn output(&self, cmd: &Cmd) -> Result<Output>;
+
+    /// Runs the command and fails, with the stderr tail, unless it exits 0.
+    fn run(&self, cmd: &Cmd) -> Result<Output> {
+        let out = self.output(cmd)?;
+        if out.success() {
+            return Ok(out);
+        }
+        let status = out.status.map_or("was killed by a signal".to_string(), |s| format!("exited with status {s}"));
+        let mut e = Error::command(format!("`{}` {status}", cmd.display()));
+        let tail = out.stderr_tail();
+        if !tail.is_empty() {
+            e = e.caused_by(tail);
+        }
+        Err(e)
+    }
+
+    /// Runs the command and parses its stdout as JSON into `T`.
+    fn run_json<T: serde::de::DeserializeOwned>(&self, cmd: &Cmd) -> Result<T>
+    where
+        Self: Sized,
+    {
+        let out = self.run(cmd)?;
+        serde_json::from_slice(&out.stdout).map_err(|e| {
+            Error::command(format!("`{}` printed output blankroot cannot read", cmd.display())).caused_by(e)
+        })
+    }
+}
+
+/// Runs programs on this machine. Logs each argv to stderr when `verbose`.
+#[derive(Debug, Default)]
+pub struct Local {
+    pub verbose: bool,
+}
+
+impl Runner for Local {
+    fn output(&self, cmd: &Cmd) -> Result<Output> {
+        let (program, args) = cmd.argv.split_first().ok_or_else(|| Error::internal("empty command"))?;
+        if self.verbose {
+            eprintln!("+ {}", cmd.display());
+        }
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(if cmd.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                Error::env(format!("cannot run `{program}`"))
+                    .caused_by(e)
+                    .hint(format!("install the program that provides `{program}`, or check PATH"))
+            })?;
+        let writer = match (&cmd.stdin, child.stdin.take()) {
+            (Some(data), Some(mut pipe)) => {
+                let data = data.clone();
+                Some(std::thread::spawn(move || pipe.write_all(&data)))
+            }
+            _ => None,
+        };
+        let out = child.wait_with_output().map_err(|e| Error::command(format!("`{program}` failed")).caused_by(e))?;
+        if let Some(w) = writer {
+            // A program may exit without reading all of stdin; that is its business.
+            let _ = w.join();
+        }
+        Ok(Output { status: out.status.code(), stdout: out.stdout, stderr: out.stderr })
+    }
+}
+
+/// A fake runner for unit tests: answers each argv from a table and records every call.
+#[derive(Default)]
+pub struct Recording {
+    answers: Vec<(Vec<String>, Output)>,
+    pub calls: RefCell<Vec<Cmd>>,
+}
+
+impl Recording {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Answer `argv` with exit 0 and this stdout.
+    pub fn answer(mut self, argv: &[&str], stdout: impl Into<Vec<u8>>) -> Self {
+        let out = Output { status: Some(0), stdout: stdout.into(), stderr: Vec::new() };
+        self.answers.push((argv.iter().map(|s| s.to_string()).collect(), out));
+        self
+    }
+    /// Answer `argv` with this exit status and stderr.
+    pub fn fail(mut self, argv: &[&str], status: i32, stderr: &str) -> Self {
+        let out = Output { status: Some(status), stdout: Vec::new(), stderr: stderr.as_bytes().to_vec() };
+        self.answers.push((argv.iter().map(|s| s.to_string()).collect(), out));
+        self
+    }
+}
+
+impl Runner for Recording {
+    fn output(&self, cmd: &Cmd) -> Result<Output> {
+        self.calls.borrow_mut().push(cmd.clone());
+        self.answers
+            .iter()
+            .find(|(argv, _)| *argv == cmd.argv)
+            .map(|(_, o)| o.clone())
+            .ok_or_else(|| Error::env(format!("cannot run `{}`", cmd.display())).caused_by("not in the fake's table"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_feeds_stdin_and_reports_stderr_tail() {
+        let r = Local::default();
+        let out = r.run(&Cmd::new(["cat"]).stdin("hello")).unwrap();
+        assert_eq!(out.stdout, b"hello");
+        let err = r.run(&Cmd::new(["sh", "-c", "echo one >&2; echo two >&2; exit 3"])).unwrap_err();
+        assert_eq!(err.message, "`sh -c 'echo one >&2; echo two >&2; exit 3'` exited with status 3");
+        assert_eq!(err.causes, vec!["one | two".to_string()]);
+    }
+
+    #[test]
+    fn secret_stdin_is_not_in_debug() {
+        let c = Cmd::new(["cryptsetup", "open"]).secret_stdin("hunter2");
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn missing_program_is_an_environment_error() {
+        let err = Local::default().run(&Cmd::new(["/nonexistent/prog"])).unwrap_err();
+        assert_eq!(err.kind, crate::error::ErrorKind::Environment);
+        assert!(err.hint.unwrap().contains("install"));
+    }
+
+    #[test]
+    fn recording_records_calls() {
+        let r = Recording::new().answer(&["true"], "x");
+        assert_eq!(r.run(&Cmd::new(["true"])).unwrap().stdout, b"x");
+        assert!(r.run(&Cmd::new(["false"])).is_err());
+        assert_eq!(r.calls.borrow().len(), 2);
+    }
+}
