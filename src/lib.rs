@@ -1,7 +1,14 @@
 //! blankroot: install NixOS with root on ZFS on LUKS, rolled back to a blank snapshot on every
 //! boot, and keep that system honest. The binary (`src/main.rs`) is a thin shell over this crate.
 
+pub mod cli;
 pub mod config;
 pub mod error;
+pub mod example;
+pub mod hash;
+pub mod nixgen;
+pub mod plan;
+pub mod probe;
 pub mod runner;
+pub mod secret;
 pub mod shell;

@@ -3,8 +3,7 @@
 
 /// Quotes one word so a POSIX shell reads it back unchanged.
 pub fn quote(word: &str) -> String {
-    let safe = !word.is_empty()
-        && word.bytes().all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./-_".contains(&b));
+    let safe = !word.is_empty() && word.bytes().all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./-_".contains(&b));
     if safe { word.to_string() } else { format!("'{}'", word.replace('\'', r"'\''")) }
 }
 

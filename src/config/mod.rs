@@ -1,9 +1,11 @@
 //! The resolved, validated installation config (`blankroot.toml` + flags), with the seed's
 //! defaults. Parsing with file:line:column errors lives in `parse`, the value rules in `rules`.
 
+mod emit;
 mod parse;
 pub mod rules;
 
+pub use emit::to_toml;
 pub use parse::{Overrides, load, parse_str};
 
 use serde::{Deserialize, Serialize};
@@ -141,12 +143,7 @@ pub fn default_datasets() -> Vec<Dataset> {
         },
         Dataset { name: "local/nix".into(), mount: Some("/nix".into()), properties: legacy(&[]), blank: false },
         Dataset { name: "safe/home".into(), mount: Some("/home".into()), properties: legacy(&[]), blank: false },
-        Dataset {
-            name: "safe/persist".into(),
-            mount: Some("/persist".into()),
-            properties: legacy(&[]),
-            blank: false,
-        },
+        Dataset { name: "safe/persist".into(), mount: Some("/persist".into()), properties: legacy(&[]), blank: false },
     ]
 }
 
@@ -173,11 +170,7 @@ impl Default for Config {
             datasets: default_datasets(),
             hostname: "nixos".into(),
             host_id: None,
-            users: vec![User {
-                name: "admin".into(),
-                groups: vec!["wheel".into()],
-                password: PasswordSource::Prompt,
-            }],
+            users: vec![User { name: "admin".into(), groups: vec!["wheel".into()], password: PasswordSource::Prompt }],
             root_password: PasswordSource::Locked,
             persist: default_persist(),
             initrd: Initrd::Systemd,

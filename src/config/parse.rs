@@ -1,5 +1,6 @@
 //! Reading `blankroot.toml` and flags into a validated [`Config`]. Every error names the file,
 //! line and column of the offending value and says how to fix it; flags are named by flag.
+//! A password value is never repeated in an error, not even a wrongly typed one.
 
 use super::rules::{self, Problem};
 use super::{Config, Dataset, Initrd, PasswordSource, User};
@@ -9,26 +10,8 @@ use serde::Deserialize;
 use std::ops::Range;
 use toml::Spanned;
 
-/// A property value: TOML lets people write `ashift = 12` or `ashift = "12"`.
-#[derive(Deserialize, Debug)]
-#[serde(untagged)]
-enum PropValue {
-    Str(String),
-    Int(i64),
-    Bool(bool),
-}
-
-impl PropValue {
-    fn text(&self) -> String {
-        match self {
-            PropValue::Str(s) => s.clone(),
-            PropValue::Int(i) => i.to_string(),
-            PropValue::Bool(b) => if *b { "on" } else { "off" }.to_string(),
-        }
-    }
-}
-
-type Props = IndexMap<String, Spanned<PropValue>>;
+/// ZFS properties in file order. Values may be written `ashift = 12` or `ashift = "12"`.
+type Props = IndexMap<Spanned<String>, Spanned<toml::Value>>;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -76,33 +59,30 @@ struct RawDataset {
     name: Spanned<String>,
     mount: Option<Spanned<String>>,
     properties: Option<Props>,
-    #[serde(default)]
-    blank: bool,
+    blank: Option<Spanned<bool>>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPassword {
-    password: Option<Spanned<String>>,
-    password_hash_file: Option<Spanned<String>>,
-    password_file: Option<Spanned<String>>,
-}
-
+// The password keys are spelled out in both tables rather than `#[serde(flatten)]`ed: flatten
+// loses the spans and makes serde quote the value in its errors.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawUser {
     name: Spanned<String>,
     #[serde(default)]
     groups: Vec<Spanned<String>>,
-    #[serde(flatten)]
-    password: RawPassword,
+    /// The password keys take any TOML value, so that a password typed into one of them (even
+    /// with the wrong type) never reaches serde's error text, which quotes values.
+    password: Option<Spanned<toml::Value>>,
+    password_hash_file: Option<Spanned<toml::Value>>,
+    password_file: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRoot {
-    #[serde(flatten)]
-    password: RawPassword,
+    password: Option<Spanned<toml::Value>>,
+    password_hash_file: Option<Spanned<toml::Value>>,
+    password_file: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -135,12 +115,14 @@ struct Source<'a> {
 }
 
 impl Source<'_> {
+    fn line(&self, offset: usize) -> usize {
+        self.text[..offset.min(self.text.len())].matches('\n').count() + 1
+    }
     fn position(&self, offset: usize) -> String {
         let offset = offset.min(self.text.len());
         let before = &self.text[..offset];
-        let line = before.matches('\n').count() + 1;
         let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        format!("{}:{line}:{col}", self.name)
+        format!("{}:{}:{col}", self.name, self.line(offset))
     }
     fn err(&self, span: Range<usize>, p: Problem) -> Error {
         Error::input(format!("{}: {}", self.position(span.start), p.message)).hint(p.hint)
@@ -148,6 +130,22 @@ impl Source<'_> {
     fn at<T>(&self, v: &Spanned<T>, p: Problem) -> Error {
         self.err(v.span(), p)
     }
+    /// For whole-config rules with no better place: the file itself.
+    fn whole(&self, p: Problem) -> Error {
+        Error::input(format!("{}: {}", self.name, p.message)).hint(p.hint)
+    }
+}
+
+/// Where values that later rules need to point at were written.
+#[derive(Default)]
+struct Spans {
+    pool: Option<Range<usize>>,
+    /// The `name` of each `[[datasets]]` entry, in order, when the file lists them.
+    datasets: Vec<Range<usize>>,
+    /// The first `[[users]]` header.
+    users: Option<Range<usize>>,
+    /// The `[root]` header.
+    root: Option<Range<usize>>,
 }
 
 fn flag_err(flag: &str, p: Problem) -> Error {
@@ -176,28 +174,106 @@ pub fn load(path: Option<&std::path::Path>, overrides: &Overrides) -> Result<Con
 /// Parses config text (named `name` in errors), applies the flags and validates the result.
 pub fn parse_str(name: &str, text: &str, overrides: &Overrides) -> Result<Config> {
     let src = Source { name, text };
-    let raw: RawConfig = toml::from_str(text).map_err(|e| {
-        let at = e.span().map(|s| src.position(s.start)).unwrap_or_else(|| name.to_string());
-        let msg = e.message().trim().to_string();
-        let hint = if msg.starts_with("unknown field") {
-            "remove or rename the key; see the README's config reference for every key"
-        } else {
-            "fix the TOML at that position; see the README's config reference"
-        };
-        Error::input(format!("{at}: {msg}")).hint(hint)
-    })?;
+    let raw: RawConfig = toml::from_str(text).map_err(|e| toml_error(&src, &e))?;
     let mut c = Config::default();
-    apply_raw(&src, raw, &mut c)?;
+    let mut spans = Spans::default();
+    apply_raw(&src, raw, &mut c, &mut spans)?;
     apply_overrides(overrides, &mut c)?;
-    check_whole(&src, &c)?;
+    check_whole(&src, &c, &spans, overrides)?;
     Ok(c)
 }
 
-fn props(src: &Source, kind: &str, defaults: &[(String, String)], given: Option<Props>) -> Result<Vec<(String, String)>> {
+/// Turns the TOML parser's and serde's errors into ours. Their messages never contain a
+/// password: the password keys accept any value (see [`RawUser`]) and syntax errors do not
+/// quote the text.
+fn toml_error(src: &Source, e: &toml::de::Error) -> Error {
+    let at = e.span().map_or_else(|| src.name.to_string(), |s| src.position(s.start));
+    let msg = e.message().trim();
+    let (message, hint) = if let Some(rest) = msg.strip_prefix("unknown field ") {
+        let hint = match closest_key(rest) {
+            Some(k) => format!("did you mean `{k}`? Otherwise remove the key"),
+            None => "remove or rename the key".to_string(),
+        };
+        (format!("unknown key {rest}"), hint)
+    } else if let Some(rest) = msg.strip_prefix("missing field ") {
+        (format!("missing key {rest} in this table"), format!("add {} = … to this table", rest.trim_matches('`')))
+    } else if msg == "duplicate key" {
+        (
+            "this key or table is already defined above".to_string(),
+            "TOML allows each key, and each [table], only once: merge the two".to_string(),
+        )
+    } else if msg.starts_with("invalid type") || msg.starts_with("invalid value") {
+        // serde's words for TOML's arrays and tables.
+        let msg = msg.replace("expected a sequence", "expected a list").replace("expected a map", "expected a table");
+        (
+            msg,
+            "write the value as the type named above: text in quotes, numbers and true/false bare, lists in [ ]"
+                .to_string(),
+        )
+    } else {
+        (
+            format!("invalid TOML: {msg}"),
+            "fix the TOML syntax at that position: text values need quotes, and each key = value goes on its own line"
+                .to_string(),
+        )
+    };
+    Error::input(format!("{at}: {message}")).hint(hint)
+}
+
+/// From serde's "`x`, expected one of `a`, `b`", the expected key closest to `x`, if close.
+fn closest_key(rest: &str) -> Option<String> {
+    let mut words = rest.split('`').skip(1).step_by(2);
+    let unknown = words.next()?;
+    words
+        .map(|k| (edit_distance(unknown, k), k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k.to_string())
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+fn prop_text(kind: &str, key: &str, v: &Spanned<toml::Value>) -> rules::Checked<String> {
+    match v.get_ref() {
+        toml::Value::String(s) => Ok(s.clone()),
+        toml::Value::Integer(i) => Ok(i.to_string()),
+        toml::Value::Boolean(b) => Ok(if *b { "on" } else { "off" }.to_string()),
+        other => Err(problem(
+            format!(
+                "{kind} property {key} is a {}; ZFS property values are text, whole numbers or true/false",
+                other.type_str()
+            ),
+            format!("write it like {key} = \"value\""),
+        )),
+    }
+}
+
+/// Merges the file's properties over `defaults`: a known key keeps its place, a new one is added.
+fn props(
+    src: &Source,
+    kind: &str,
+    defaults: &[(String, String)],
+    given: Option<Props>,
+) -> Result<Vec<(String, String)>> {
     let mut out = defaults.to_vec();
     for (k, v) in given.unwrap_or_default() {
-        let value = v.get_ref().text();
-        rules::zfs_property(kind, &k, &value).map_err(|p| src.at(&v, p))?;
+        rules::zfs_property_name(kind, k.get_ref()).map_err(|p| src.at(&k, p))?;
+        let value = prop_text(kind, k.get_ref(), &v).map_err(|p| src.at(&v, p))?;
+        rules::zfs_property_value(kind, k.get_ref(), &value).map_err(|p| src.at(&v, p))?;
+        let k = k.into_inner();
         match out.iter_mut().find(|(ok, _)| *ok == k) {
             Some(slot) => slot.1 = value,
             None => out.push((k, value)),
@@ -206,42 +282,77 @@ fn props(src: &Source, kind: &str, defaults: &[(String, String)], given: Option<
     Ok(out)
 }
 
-fn password(src: &Source, raw: RawPassword, default: PasswordSource, at: Range<usize>) -> Result<PasswordSource> {
-    let given = [raw.password.is_some(), raw.password_hash_file.is_some(), raw.password_file.is_some()];
-    if given.iter().filter(|g| **g).count() > 1 {
-        return Err(src.err(
-            at,
+/// A password path key's value is not repeated in its error: a user who confused the keys may
+/// have typed the password there.
+fn password_path(src: &Source, key: &str, v: &Spanned<toml::Value>) -> Result<String> {
+    match v.get_ref() {
+        toml::Value::String(path) if rules::absolute_path(key, path).is_ok() => Ok(path.clone()),
+        _ => Err(src.at(
+            v,
             problem(
-                "give only one of password, password_hash_file and password_file",
-                "keep the one source this account's password should come from",
+                format!("{key} is not an absolute, normalised path (the value is not shown, in case it is a password)"),
+                format!(
+                    "{key} names a file on the installing machine, e.g. {key} = \"/root/alice.{}\"",
+                    if key == "password_hash_file" { "hash" } else { "pw" }
+                ),
+            ),
+        )),
+    }
+}
+
+fn password(
+    src: &Source,
+    password: Option<Spanned<toml::Value>>,
+    hash_file: Option<Spanned<toml::Value>>,
+    file: Option<Spanned<toml::Value>>,
+    default: PasswordSource,
+) -> Result<PasswordSource> {
+    let mut given: Vec<(&str, Range<usize>)> = Vec::new();
+    if let Some(p) = &password {
+        given.push(("password", p.span()));
+    }
+    if let Some(p) = &hash_file {
+        given.push(("password_hash_file", p.span()));
+    }
+    if let Some(p) = &file {
+        given.push(("password_file", p.span()));
+    }
+    given.sort_by_key(|(_, s)| s.start);
+    if let [(first, first_span), (second, second_span), ..] = given.as_slice() {
+        return Err(src.err(
+            second_span.clone(),
+            problem(
+                format!(
+                    "{second} conflicts with {first} on line {}: give one password source",
+                    src.line(first_span.start)
+                ),
+                "keep the one key this account's password should come from",
             ),
         ));
     }
-    if let Some(p) = raw.password {
-        return match p.get_ref().as_str() {
-            "prompt" => Ok(PasswordSource::Prompt),
-            "locked" => Ok(PasswordSource::Locked),
+    if let Some(p) = password {
+        return match p.get_ref() {
+            toml::Value::String(s) if s == "prompt" => Ok(PasswordSource::Prompt),
+            toml::Value::String(s) if s == "locked" => Ok(PasswordSource::Locked),
             _ => Err(src.at(
                 &p,
                 problem(
-                    "password must be \"prompt\" or \"locked\"; a password is never written in the config",
+                    "password must be \"prompt\" or \"locked\"; a password is never written in the config (the value is not shown)",
                     "use password = \"prompt\" to be asked at install time, or password_hash_file = \"/path\" for a ready `mkpasswd -m yescrypt` hash",
                 ),
             )),
         };
     }
-    for (v, hashed) in [(raw.password_hash_file, true), (raw.password_file, false)] {
-        if let Some(v) = v {
-            let key = if hashed { "password_hash_file" } else { "password_file" };
-            rules::absolute_path(key, v.get_ref()).map_err(|p| src.at(&v, p))?;
-            let path = v.into_inner();
-            return Ok(if hashed { PasswordSource::HashFile { path } } else { PasswordSource::File { path } });
-        }
+    if let Some(v) = hash_file {
+        return Ok(PasswordSource::HashFile { path: password_path(src, "password_hash_file", &v)? });
+    }
+    if let Some(v) = file {
+        return Ok(PasswordSource::File { path: password_path(src, "password_file", &v)? });
     }
     Ok(default)
 }
 
-fn apply_raw(src: &Source, raw: RawConfig, c: &mut Config) -> Result<()> {
+fn apply_raw(src: &Source, raw: RawConfig, c: &mut Config, spans: &mut Spans) -> Result<()> {
     if let Some(d) = raw.disk {
         rules::absolute_path("disk", d.get_ref()).map_err(|p| src.at(&d, p))?;
         c.disk = d.into_inner();
@@ -281,6 +392,7 @@ fn apply_raw(src: &Source, raw: RawConfig, c: &mut Config) -> Result<()> {
     if let Some(p) = raw.pool {
         if let Some(n) = p.name {
             rules::pool_name(n.get_ref()).map_err(|e| src.at(&n, e))?;
+            spans.pool = Some(n.span());
             c.pool.name = n.into_inner();
         }
         c.pool.options = props(src, "pool", &c.pool.options, p.options)?;
@@ -292,21 +404,37 @@ fn apply_raw(src: &Source, raw: RawConfig, c: &mut Config) -> Result<()> {
     }
     if let Some(ds) = raw.datasets {
         let list_span = ds.span();
-        c.datasets = datasets(src, ds.into_inner())?;
-        check_dataset_roles(&c.datasets).map_err(|p| src.err(list_span, p))?;
+        let (list, names) = datasets(src, ds.into_inner())?;
+        check_dataset_roles(src, &list, &names, list_span)?;
+        c.datasets = list;
+        spans.datasets = names;
+        // A default persisted path on a dataset of its own survives reboots already.
+        let mounts: Vec<String> = c.datasets.iter().filter_map(|d| d.mount.clone()).filter(|m| m != "/").collect();
+        let kept = |p: &String| !mounts.iter().any(|m| rules::is_within(p, m));
+        c.persist.directories.retain(kept);
+        c.persist.files.retain(kept);
     }
     if let Some(users) = raw.users {
+        spans.users = users.first().map(Spanned::span);
         c.users.clear();
+        let mut seen: Vec<Range<usize>> = Vec::new();
         for u in users {
-            let span = u.span();
             let u = u.into_inner();
             rules::user_name(u.name.get_ref()).map_err(|p| src.at(&u.name, p))?;
-            if c.users.iter().any(|o| o.name == *u.name.get_ref()) {
+            if let Some(i) = c.users.iter().position(|o| o.name == *u.name.get_ref()) {
                 return Err(src.at(
                     &u.name,
-                    problem(format!("user {:?} is listed twice", u.name.get_ref()), "merge the two [[users]] entries"),
+                    problem(
+                        format!(
+                            "user {:?} is listed twice (first on line {})",
+                            u.name.get_ref(),
+                            src.line(seen[i].start)
+                        ),
+                        "merge the two [[users]] entries",
+                    ),
                 ));
             }
+            seen.push(u.name.span());
             let mut groups = Vec::new();
             for g in u.groups {
                 rules::group_name(g.get_ref()).map_err(|p| src.at(&g, p))?;
@@ -315,60 +443,84 @@ fn apply_raw(src: &Source, raw: RawConfig, c: &mut Config) -> Result<()> {
                 }
                 groups.push(g.into_inner());
             }
-            let password = password(src, u.password, PasswordSource::Prompt, span)?;
+            let password = password(src, u.password, u.password_hash_file, u.password_file, PasswordSource::Prompt)?;
             c.users.push(User { name: u.name.into_inner(), groups, password });
         }
     }
     if let Some(r) = raw.root {
-        let span = r.span();
-        c.root_password = password(src, r.into_inner().password, PasswordSource::Locked, span)?;
+        spans.root = Some(r.span());
+        let r = r.into_inner();
+        c.root_password = password(src, r.password, r.password_hash_file, r.password_file, PasswordSource::Locked)?;
     }
     if let Some(p) = raw.persist {
-        let mounts: Vec<String> = c.datasets.iter().filter_map(|d| d.mount.clone()).collect();
-        let mounts: Vec<&str> = mounts.iter().map(String::as_str).collect();
-        for (list, is_dir) in [(p.directories, true), (p.files, false)] {
-            for path in list {
-                rules::persisted_path(path.get_ref(), &mounts).map_err(|e| src.at(&path, e))?;
-                let all: Vec<&String> = c.persist.directories.iter().chain(&c.persist.files).collect();
-                let default = super::default_persist();
-                let is_default = default.directories.contains(path.get_ref()) || default.files.contains(path.get_ref());
-                if let Some(other) = all.iter().find(|o| ***o == *path.get_ref()) {
-                    if is_default {
-                        continue; // re-listing a default is harmless
-                    }
-                    return Err(src.at(
-                        &path,
-                        problem(format!("{other:?} is listed twice under [persist]"), "list each path once"),
-                    ));
-                }
-                if let Some(dir) = c.persist.directories.iter().find(|d| rules::is_within(path.get_ref(), d)) {
-                    return Err(src.at(
-                        &path,
-                        problem(
-                            format!("{:?} is inside the persisted directory {dir:?}, which keeps it already", path.get_ref()),
-                            "remove the inner path",
-                        ),
-                    ));
-                }
-                if is_dir {
-                    if let Some(inner) = all.iter().find(|o| rules::is_within(o, path.get_ref())) {
-                        return Err(src.at(
-                            &path,
-                            problem(
-                                format!("{:?} contains the persisted path {inner:?}", path.get_ref()),
-                                "persist either the directory or the paths inside it, not both",
-                            ),
-                        ));
-                    }
-                    c.persist.directories.push(path.into_inner());
-                } else {
-                    c.persist.files.push(path.into_inner());
-                }
+        persist(src, p, c)?;
+    }
+    Ok(())
+}
+
+fn persist(src: &Source, p: RawPersist, c: &mut Config) -> Result<()> {
+    let mounts: Vec<String> = c.datasets.iter().filter_map(|d| d.mount.clone()).collect();
+    let mounts: Vec<&str> = mounts.iter().map(String::as_str).collect();
+    let default = super::default_persist();
+    let mut listed: Vec<(String, Range<usize>)> = Vec::new();
+    for (list, is_dir) in [(p.directories, true), (p.files, false)] {
+        for path in list {
+            let value = path.get_ref();
+            rules::persisted_path(value, &mounts).map_err(|e| src.at(&path, e))?;
+            if let Some((_, first)) = listed.iter().find(|(o, _)| o == value) {
+                return Err(src.at(
+                    &path,
+                    problem(
+                        format!("{value:?} is listed twice under [persist] (first on line {})", src.line(first.start)),
+                        "list each path once",
+                    ),
+                ));
+            }
+            listed.push((value.clone(), path.span()));
+            let same_kind_default =
+                if is_dir { default.directories.contains(value) } else { default.files.contains(value) };
+            if same_kind_default && (c.persist.directories.contains(value) || c.persist.files.contains(value)) {
+                continue; // re-listing a default is harmless
+            }
+            if c.persist.directories.contains(value) || c.persist.files.contains(value) {
+                let (was, now) = if is_dir { ("file", "directories") } else { ("directory", "files") };
+                return Err(src.at(
+                    &path,
+                    problem(
+                        format!("{value:?} is persisted as a {was} by default, but listed under {now}"),
+                        format!("remove it from {now}"),
+                    ),
+                ));
+            }
+            if let Some(dir) = c.persist.directories.iter().find(|d| rules::is_within(value, d)) {
+                return Err(src.at(
+                    &path,
+                    problem(
+                        format!("{value:?} is inside the persisted directory {dir:?}, which keeps it already"),
+                        "remove the inner path",
+                    ),
+                ));
+            }
+            if let Some(inner) =
+                c.persist.directories.iter().chain(&c.persist.files).find(|o| rules::is_within(o, value))
+            {
+                return Err(src.at(
+                    &path,
+                    problem(
+                        format!("{value:?} contains the persisted path {inner:?}"),
+                        "persist either the directory or the paths inside it, not both",
+                    ),
+                ));
+            }
+            if is_dir {
+                c.persist.directories.push(path.into_inner());
+            } else {
+                c.persist.files.push(path.into_inner());
             }
         }
-        if let Some(k) = p.ssh_host_keys {
-            c.persist.ssh_host_keys = k;
-        }
+    }
+    if let Some(k) = p.ssh_host_keys {
+        c.persist.ssh_host_keys = k;
     }
     Ok(())
 }
@@ -384,35 +536,52 @@ fn initrd(v: &str) -> rules::Checked<Initrd> {
     }
 }
 
-fn datasets(src: &Source, raw: Vec<Spanned<RawDataset>>) -> Result<Vec<Dataset>> {
+/// The `[[datasets]]` list, and where each entry's `name` is.
+fn datasets(src: &Source, raw: Vec<Spanned<RawDataset>>) -> Result<(Vec<Dataset>, Vec<Range<usize>>)> {
     let mut out: Vec<Dataset> = Vec::new();
+    let mut names: Vec<Range<usize>> = Vec::new();
+    let mut mounts: Vec<Range<usize>> = Vec::new();
     for d in raw {
         let d = d.into_inner();
-        rules::dataset_name(d.name.get_ref()).map_err(|p| src.at(&d.name, p))?;
-        if out.iter().any(|o| o.name == *d.name.get_ref()) {
+        let name = d.name.get_ref();
+        rules::dataset_name(name).map_err(|p| src.at(&d.name, p))?;
+        if let Some(i) = out.iter().position(|o| o.name == *name) {
             return Err(src.at(
                 &d.name,
-                problem(format!("dataset {:?} is listed twice", d.name.get_ref()), "merge the two [[datasets]] entries"),
+                problem(
+                    format!("dataset {name:?} is listed twice (first on line {})", src.line(names[i].start)),
+                    "merge the two [[datasets]] entries",
+                ),
             ));
         }
+        let mountpoint_span = d
+            .properties
+            .as_ref()
+            .and_then(|p| p.iter().find(|(k, _)| k.get_ref() == "mountpoint"))
+            .map(|(_, v)| v.span());
         let mut properties = props(src, "dataset", &[], d.properties)?;
         if let Some(m) = &d.mount {
-            rules::absolute_path("mount point", m.get_ref()).map_err(|p| src.at(m, p))?;
-            if let Some(o) = out.iter().find(|o| o.mount.as_deref() == Some(m.get_ref())) {
+            let mount = m.get_ref();
+            rules::dataset_mount(mount).map_err(|p| src.at(m, p))?;
+            if let Some(i) = out.iter().position(|o| o.mount.as_deref() == Some(mount)) {
                 return Err(src.at(
                     m,
                     problem(
-                        format!("datasets {:?} and {:?} both mount at {:?}", o.name, d.name.get_ref(), m.get_ref()),
+                        format!(
+                            "datasets {:?} and {name:?} both mount at {mount:?} (the first on line {})",
+                            out[i].name,
+                            src.line(mounts[i].start)
+                        ),
                         "give each dataset its own mount point, or leave `mount` out of one",
                     ),
                 ));
             }
             match properties.iter().find(|(k, _)| k == "mountpoint") {
                 Some((_, v)) if v != "legacy" => {
-                    return Err(src.at(
-                        m,
+                    return Err(src.err(
+                        mountpoint_span.unwrap_or_else(|| m.span()),
                         problem(
-                            format!("dataset {:?} has both mount = {:?} and mountpoint={v}", d.name.get_ref(), m.get_ref()),
+                            format!("dataset {name:?} has mount = {mount:?} and also the property mountpoint = {v:?}"),
                             "blankroot mounts datasets itself (mountpoint=legacy); remove the mountpoint property",
                         ),
                     ));
@@ -421,57 +590,67 @@ fn datasets(src: &Source, raw: Vec<Spanned<RawDataset>>) -> Result<Vec<Dataset>>
                 None => properties.push(("mountpoint".into(), "legacy".into())),
             }
         }
-        if d.blank && d.mount.as_ref().map(|m| m.get_ref().as_str()) != Some("/") {
+        let blank = d.blank.as_ref().is_some_and(|b| *b.get_ref());
+        if let Some(b) = d.blank.as_ref().filter(|b| *b.get_ref())
+            && d.mount.as_ref().map(|m| m.get_ref().as_str()) != Some("/")
+        {
             return Err(src.at(
-                &d.name,
+                b,
                 problem(
-                    format!("dataset {:?} has blank = true but is not mounted at /", d.name.get_ref()),
-                    "only the root dataset (mount = \"/\") is rolled back to @blank",
+                    format!("dataset {name:?} has blank = true but is not mounted at /"),
+                    "only the root dataset (mount = \"/\") is rolled back to @blank; remove blank = true here",
                 ),
             ));
         }
-        out.push(Dataset {
-            name: d.name.into_inner(),
-            mount: d.mount.map(Spanned::into_inner),
-            properties,
-            blank: d.blank,
-        });
+        names.push(d.name.span());
+        mounts.push(d.mount.as_ref().map_or(0..0, Spanned::span));
+        out.push(Dataset { name: d.name.into_inner(), mount: d.mount.map(Spanned::into_inner), properties, blank });
     }
-    Ok(out)
+    Ok((out, names))
 }
 
-fn check_dataset_roles(ds: &[Dataset]) -> rules::Checked {
-    let at = |m: &str| ds.iter().find(|d| d.mount.as_deref() == Some(m));
+fn check_dataset_roles(src: &Source, ds: &[Dataset], names: &[Range<usize>], list: Range<usize>) -> Result<()> {
+    let at = |m: &str| ds.iter().position(|d| d.mount.as_deref() == Some(m));
     match at("/") {
         None => {
-            return Err(problem(
-                "no dataset mounts at /",
-                "add [[datasets]] name = \"local/root\", mount = \"/\", blank = true, properties = { canmount = \"noauto\" }",
+            return Err(src.err(
+                list,
+                problem(
+                    "no [[datasets]] entry mounts at /",
+                    "add [[datasets]] name = \"local/root\", mount = \"/\", blank = true, properties = { canmount = \"noauto\" }",
+                ),
             ));
         }
-        Some(r) if !r.blank => {
-            return Err(problem(
-                format!("the root dataset {:?} has no blank = true, so nothing would be rolled back", r.name),
-                "set blank = true on the dataset mounted at /",
+        Some(i) if !ds[i].blank => {
+            return Err(src.err(
+                names[i].clone(),
+                problem(
+                    format!("the root dataset {:?} has no blank = true, so nothing would be rolled back", ds[i].name),
+                    "set blank = true on the dataset mounted at /",
+                ),
             ));
         }
         _ => {}
     }
     for (m, name) in [("/nix", "local/nix"), ("/persist", "safe/persist")] {
         if at(m).is_none() {
-            return Err(problem(
-                format!("no dataset mounts at {m}; the erased root cannot hold it"),
-                format!("add [[datasets]] name = \"{name}\", mount = \"{m}\""),
+            return Err(src.err(
+                list.clone(),
+                problem(
+                    format!("no [[datasets]] entry mounts at {m}; the erased root cannot hold it"),
+                    format!("add [[datasets]] name = \"{name}\", mount = \"{m}\""),
+                ),
             ));
         }
     }
-    for d in ds {
-        if let Some(parent) = ds.iter().find(|p| d.name.starts_with(&format!("{}/", p.name)))
-            && parent.blank
-        {
-            return Err(problem(
-                format!("dataset {:?} is inside the rolled-back root dataset {:?}", d.name, parent.name),
-                "`zfs rollback -r` would destroy its snapshots; put it beside the root dataset",
+    for (d, span) in ds.iter().zip(names) {
+        if let Some(parent) = ds.iter().find(|p| p.blank && d.name.starts_with(&format!("{}/", p.name))) {
+            return Err(src.err(
+                span.clone(),
+                problem(
+                    format!("dataset {:?} is inside the rolled-back root dataset {:?}", d.name, parent.name),
+                    "`zfs rollback -r` would destroy its snapshots; put it beside the root dataset, e.g. under `local/` or `safe/`",
+                ),
             ));
         }
     }
@@ -514,15 +693,45 @@ fn apply_overrides(o: &Overrides, c: &mut Config) -> Result<()> {
 }
 
 /// Rules over the whole config, after flags.
-fn check_whole(src: &Source, c: &Config) -> Result<()> {
+fn check_whole(src: &Source, c: &Config, spans: &Spans, o: &Overrides) -> Result<()> {
+    for (i, d) in c.datasets.iter().enumerate() {
+        let full = c.full_name(d);
+        let checked = rules::full_name_length(&full)
+            .and_then(|()| if d.blank { rules::full_name_length(&format!("{full}@blank")) } else { Ok(()) });
+        if let Err(p) = checked {
+            return Err(match (spans.datasets.get(i), &o.pool, &spans.pool) {
+                (_, Some(_), _) => flag_err("--pool", p),
+                (Some(span), None, _) => src.err(span.clone(), p),
+                (None, None, Some(span)) => src.err(span.clone(), p),
+                (None, None, None) => src.whole(p),
+            });
+        }
+    }
     let has_password = |p: &PasswordSource| !matches!(p, PasswordSource::Locked);
     let admin = c.users.iter().any(|u| u.groups.iter().any(|g| g == "wheel") && has_password(&u.password));
     if !admin && !has_password(&c.root_password) {
-        return Err(Error::input(format!(
-            "{}: no account could log in: root is locked and no user in group wheel has a password",
-            src.name
-        ))
-        .hint("add a [[users]] entry with groups = [\"wheel\"] (password prompted at install), or set [root] password = \"prompt\""));
+        let p = problem(
+            "no account could log in: root is locked and no user in group wheel has a password",
+            "give a [[users]] entry groups = [\"wheel\"] and password = \"prompt\" (the default), or set [root] password = \"prompt\"",
+        );
+        return Err(match spans.users.clone().or_else(|| spans.root.clone()) {
+            Some(span) => src.err(span, p),
+            None => src.whole(p),
+        });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_the_closest_key() {
+        assert_eq!(
+            closest_key("`hostnam`, expected one of `disk`, `hostname`, `host_id`").as_deref(),
+            Some("hostname")
+        );
+        assert_eq!(closest_key("`zzzzzz`, expected one of `disk`, `hostname`"), None);
+    }
 }

@@ -1,11 +1,29 @@
 //! Value rules for the config: what ZFS, cryptsetup, NixOS and the kernel accept for each
 //! field. Each rule returns the problem and how to fix it; `parse` adds the file position.
 //!
-//! Sources: ZFS names follow OpenZFS `module/zcommon/zfs_namecheck.c` (valid characters
-//! `[A-Za-z0-9_.: -]`, reserved pool names) and `zpool_name_valid()` in libzfs; host names
-//! follow `networking.hostName`'s type in nixpkgs `nixos/modules/tasks/network-interfaces.nix`;
-//! user and group names follow the `isValidName` check in nixpkgs
-//! `nixos/modules/config/users-groups.nix` (`^[a-z_][a-z0-9_-]*\$?$`, at most 32 characters).
+//! Sources (read from the projects' own trees):
+//! - Pool and dataset names: OpenZFS `module/zcommon/zfs_namecheck.c` — `valid_char()`
+//!   (`[A-Za-z0-9_.: -]`), `pool_namecheck()` (begins with a letter; `mirror`, `raidz`, `draid`
+//!   reserved; shorter than `ZFS_MAX_DATASET_NAME_LEN - 2 - 2 * strlen("$ORIGIN")` = 240) and
+//!   `entity_namecheck()` (no leading/trailing `/`, no empty, `.` or `..` component, names
+//!   shorter than `ZFS_MAX_DATASET_NAME_LEN` = 256 from `include/sys/fs/zfs.h`, nesting below
+//!   `zfs_max_dataset_nesting` = 50); `lib/libzfs/libzfs_pool.c` `zpool_name_valid()` (on create
+//!   also the prefixes `mirror`, `raidz`, `draid`, `spare` and the name `log`, case-sensitive);
+//!   `lib/libzfs/libzfs_dataset.c` `zfs_validate_name()` (`%` refused when creating). The old
+//!   "looks like a disk (`c0…`)" rule was dropped in OpenZFS 2.2 (commit c05eec32a7), so such
+//!   pool names are accepted.
+//! - Host names: the type of `networking.hostName` in nixpkgs
+//!   `nixos/modules/tasks/network-interfaces.nix`,
+//!   `^$|^[[:alnum:]]([[:alnum:]_-]{0,61}[[:alnum:]])?$` (blankroot also refuses the empty
+//!   name, which NixOS reads as "ask DHCP"), and the `networking.hostId` assertion in the same
+//!   file (8 hexadecimal digits).
+//! - User and group names: nixpkgs `nixos/modules/config/users-groups.nix` asserts
+//!   `[a-zA-Z0-9_.][a-zA-Z0-9_.-]*` (shadow's `is_valid_name` without the trailing `$`) and
+//!   aborts on names of 32 characters or more (`stringLength x < 32`). blankroot is stricter, so
+//!   a name works with every user database NixOS can use: systemd's strict
+//!   `valid_user_group_name()` (`src/basic/user-util.c`: a letter or `_` first, no `.`, at most
+//!   31 characters), and it keeps to lower case, the portable convention (NixOS itself would
+//!   accept upper-case letters).
 
 /// A rule violation: what is wrong and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,9 +38,15 @@ fn problem(message: impl Into<String>, hint: impl Into<String>) -> Problem {
     Problem { message: message.into(), hint: hint.into() }
 }
 
+/// OpenZFS `valid_char()`.
 fn zfs_char_ok(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | ' ')
 }
+
+/// `ZFS_MAX_DATASET_NAME_LEN`: every full dataset or snapshot name is shorter than this.
+pub const ZFS_MAX_NAME_LEN: usize = 256;
+/// `zfs_max_dataset_nesting`: a full dataset name has fewer `/` than this.
+pub const ZFS_MAX_NESTING: usize = 50;
 
 /// A pool name `zpool create` accepts and that can be part of a systemd unit name
 /// (`zfs-import-<pool>.service`), so no spaces.
@@ -31,23 +55,25 @@ pub fn pool_name(name: &str) -> Checked {
     if name.is_empty() {
         return Err(problem("pool name is empty", hint));
     }
-    if name.len() > 255 {
-        return Err(problem(format!("pool name is {} characters long; ZFS allows 255", name.len()), hint));
+    // pool_namecheck(): room for "<pool>/$ORIGIN@$ORIGIN" below ZFS_MAX_DATASET_NAME_LEN.
+    let max = ZFS_MAX_NAME_LEN - 2 - 2 * "$ORIGIN".len() - 1;
+    if name.len() > max {
+        return Err(problem(format!("pool name is {} characters long; ZFS allows at most {max}", name.len()), hint));
+    }
+    if let Some(c) = name.chars().find(|&c| !zfs_char_ok(c) || c == ' ') {
+        let why = if c == ' ' {
+            " (ZFS allows spaces, but NixOS names the import unit `zfs-import-<pool>.service`)"
+        } else {
+            ""
+        };
+        return Err(problem(format!("pool name {name:?} contains {c:?}, which is not allowed{why}"), hint));
     }
     if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
         return Err(problem(format!("pool name {name:?} must begin with a letter"), hint));
     }
-    if let Some(c) = name.chars().find(|&c| !zfs_char_ok(c) || c == ' ') {
-        let why = if c == ' ' {
-            " (ZFS allows spaces, but NixOS names the import unit `zfs-import-<pool>.service`)".to_string()
-        } else {
-            String::new()
-        };
-        return Err(problem(format!("pool name {name:?} contains {c:?}, which is not allowed{why}"), hint));
-    }
-    let lower = name.to_ascii_lowercase();
+    // zpool_name_valid() on create: these prefixes and `log` name vdev types (case-sensitive).
     for reserved in ["mirror", "raidz", "draid", "spare"] {
-        if lower.starts_with(reserved) {
+        if name.starts_with(reserved) {
             return Err(problem(
                 format!("pool name {name:?} begins with {reserved:?}, which ZFS reserves for vdev types"),
                 hint,
@@ -55,14 +81,7 @@ pub fn pool_name(name: &str) -> Checked {
         }
     }
     if name == "log" {
-        return Err(problem("pool name \"log\" is reserved by ZFS", hint));
-    }
-    let b = name.as_bytes();
-    if b[0] == b'c' && b.len() > 1 && b[1].is_ascii_digit() {
-        return Err(problem(
-            format!("pool name {name:?} looks like a disk name (c<digit>…), which ZFS rejects"),
-            hint,
-        ));
+        return Err(problem("pool name \"log\" is reserved by ZFS for log vdevs", hint));
     }
     Ok(())
 }
@@ -73,28 +92,57 @@ pub fn dataset_name(name: &str) -> Checked {
     if name.is_empty() {
         return Err(problem("dataset name is empty", hint));
     }
-    if name.starts_with('/') || name.ends_with('/') {
+    if name.starts_with('/') {
         return Err(problem(
-            format!("dataset name {name:?} must not begin or end with `/`; it is relative to the pool"),
+            format!("dataset name {name:?} begins with `/`; it is relative to the pool, like `local/root`"),
             hint,
         ));
+    }
+    if name.ends_with('/') {
+        return Err(problem(format!("dataset name {name:?} ends with `/`"), hint));
     }
     for part in name.split('/') {
         if part.is_empty() {
             return Err(problem(format!("dataset name {name:?} has an empty part (`//`)"), hint));
         }
         if part == "." || part == ".." {
-            return Err(problem(format!("dataset name {name:?} has a {part:?} part, which ZFS rejects"), hint));
+            return Err(problem(
+                format!("dataset name {name:?} has a {part:?} part, which ZFS reserves as a path reference"),
+                hint,
+            ));
         }
         if let Some(c) = part.chars().find(|&c| !zfs_char_ok(c)) {
             let what = match c {
-                '@' => " (`@` separates snapshot names)".to_string(),
-                '#' => " (`#` separates bookmark names)".to_string(),
-                '%' => " (`%` is reserved for temporary names)".to_string(),
-                _ => String::new(),
+                '@' => " (`@` separates snapshot names)",
+                '#' => " (`#` separates bookmark names)",
+                '%' => " (`%` is reserved for ZFS's temporary names)",
+                _ => "",
             };
             return Err(problem(format!("dataset name {name:?} contains {c:?}, which ZFS rejects{what}"), hint));
         }
+    }
+    // The pool adds one level: "<pool>/<name>" must have fewer than ZFS_MAX_NESTING slashes.
+    let depth = name.split('/').count();
+    if depth >= ZFS_MAX_NESTING {
+        return Err(problem(
+            format!("dataset name {name:?} is nested {depth} levels deep; ZFS allows {}", ZFS_MAX_NESTING - 1),
+            "use fewer levels",
+        ));
+    }
+    Ok(())
+}
+
+/// A full dataset or snapshot name (`rpool/local/root@blank`) must fit ZFS's name length.
+pub fn full_name_length(full: &str) -> Checked {
+    if full.len() >= ZFS_MAX_NAME_LEN {
+        return Err(problem(
+            format!(
+                "the full ZFS name {full:?} is {} characters long; ZFS allows {}",
+                full.len(),
+                ZFS_MAX_NAME_LEN - 1
+            ),
+            "shorten the pool or dataset name",
+        ));
     }
     Ok(())
 }
@@ -103,8 +151,14 @@ pub fn dataset_name(name: &str) -> Checked {
 /// the lower-case form.
 pub fn host_id(id: &str) -> Checked<String> {
     let hint = "generate one with `head -c4 /dev/urandom | od -An -tx4 | tr -d ' '`, or leave host_id out and blankroot draws a random one";
-    if id.len() != 8 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(problem(format!("host_id {id:?} is not 8 hexadecimal digits"), hint));
+    if let Some(c) = id.chars().find(|c| !c.is_ascii_hexdigit()) {
+        return Err(problem(format!("host_id {id:?} contains {c:?}, which is not a hexadecimal digit"), hint));
+    }
+    if id.len() != 8 {
+        return Err(problem(
+            format!("host_id {id:?} has {} digits; it must be exactly 8 hexadecimal digits", id.len()),
+            hint,
+        ));
     }
     let lower = id.to_ascii_lowercase();
     if lower == "00000000" {
@@ -128,6 +182,12 @@ pub fn size(text: &str) -> Checked<u64> {
     if num.is_empty() {
         return Err(problem(format!("size {text:?} does not start with a number"), hint));
     }
+    if unit.starts_with(['.', ',']) {
+        return Err(problem(
+            format!("size {text:?} is not a whole number"),
+            "use a smaller unit instead of a fraction, e.g. `1536MiB` for 1.5GiB",
+        ));
+    }
     let n: u64 = num.parse().map_err(|_| problem(format!("size {text:?} is too large"), hint))?;
     let shift = match unit.trim() {
         "" | "B" => 0,
@@ -140,16 +200,20 @@ pub fn size(text: &str) -> Checked<u64> {
     n.checked_mul(1u64 << shift).ok_or_else(|| problem(format!("size {text:?} is too large"), hint))
 }
 
+fn show_bytes(bytes: u64) -> String {
+    if bytes.is_multiple_of(1 << 20) { format!("{} MiB", bytes >> 20) } else { format!("{bytes} bytes") }
+}
+
 /// The ESP's size: big enough for FAT32 and several NixOS generations' kernels.
 pub fn esp_size(bytes: u64) -> Checked {
     let min = 256u64 << 20;
     if bytes < min {
         return Err(problem(
-            format!("ESP size {} MiB is too small", bytes >> 20),
+            format!("ESP size {} is too small", show_bytes(bytes)),
             "systemd-boot keeps a kernel and initrd per NixOS generation on the ESP: use at least 256MiB (the default is 1GiB)",
         ));
     }
-    if bytes % (1 << 20) != 0 {
+    if !bytes.is_multiple_of(1 << 20) {
         return Err(problem(
             format!("ESP size {bytes} bytes is not a whole number of MiB"),
             "use a size in MiB or GiB, e.g. `512MiB`, so partitions stay aligned",
@@ -158,29 +222,56 @@ pub fn esp_size(bytes: u64) -> Checked {
     Ok(())
 }
 
-/// `networking.hostName`.
+/// `networking.hostName`: one DNS label, `^[[:alnum:]]([[:alnum:]_-]{0,61}[[:alnum:]])?$`.
 pub fn hostname(name: &str) -> Checked {
-    let hint = "use letters, digits, `-` and `_`, beginning and ending with a letter or digit, at most 63 characters";
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
-    if ok { Ok(()) } else { Err(problem(format!("hostname {name:?} is not a valid NixOS host name"), hint)) }
+    let hint = "use letters, digits, `-` and `_`, beginning and ending with a letter or digit, at most 63 characters (no domain part)";
+    if name.is_empty() {
+        return Err(problem("hostname is empty", hint));
+    }
+    if name.len() > 63 {
+        return Err(problem(format!("hostname {name:?} is {} characters long; NixOS allows 63", name.len()), hint));
+    }
+    if let Some(c) = name.chars().find(|&c| !(c.is_ascii_alphanumeric() || c == '-' || c == '_')) {
+        let why = if c == '.' { " (networking.hostName takes no domain part)" } else { "" };
+        return Err(problem(format!("hostname {name:?} contains {c:?}, which NixOS rejects{why}"), hint));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) || !name.ends_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err(problem(format!("hostname {name:?} must begin and end with a letter or digit"), hint));
+    }
+    Ok(())
 }
 
-fn nixos_name(kind: &str, name: &str) -> Checked {
-    let hint = format!("a {kind} name starts with a lower-case letter or `_`, then lower-case letters, digits, `_` or `-`, at most 32 characters");
-    let body = name.strip_suffix('$').unwrap_or(name);
-    let ok = !body.is_empty()
-        && name.len() <= 32
-        && body.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-        && body.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-    if ok { Ok(()) } else { Err(problem(format!("{kind} name {name:?} is rejected by NixOS"), hint)) }
+/// User and group names; see the module comment for where each limit comes from.
+fn account_name(kind: &str, name: &str) -> Checked {
+    let hint = format!(
+        "a {kind} name is a lower-case letter or `_`, then lower-case letters, digits, `_` or `-`, at most 31 characters, e.g. `alice`"
+    );
+    if name.is_empty() {
+        return Err(problem(format!("{kind} name is empty"), hint));
+    }
+    if name.len() > 31 {
+        return Err(problem(
+            format!("{kind} name {name:?} is {} characters long; NixOS allows at most 31", name.len()),
+            hint,
+        ));
+    }
+    if let Some(c) = name.chars().find(|&c| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')) {
+        return Err(problem(format!("{kind} name {name:?} contains {c:?}, which is not allowed"), hint));
+    }
+    if name.starts_with(|c: char| c.is_ascii_digit() || c == '-') {
+        return Err(problem(format!("{kind} name {name:?} must begin with a letter or `_`"), hint));
+    }
+    if name.chars().any(|c| c.is_ascii_uppercase()) {
+        return Err(problem(
+            format!("{kind} name {name:?} has upper-case letters; blankroot accepts lower-case names only"),
+            hint,
+        ));
+    }
+    Ok(())
 }
 
 pub fn user_name(name: &str) -> Checked {
-    nixos_name("user", name)?;
+    account_name("user", name)?;
     if name == "root" {
         return Err(problem(
             "user \"root\" cannot be listed under [[users]]",
@@ -191,18 +282,25 @@ pub fn user_name(name: &str) -> Checked {
 }
 
 pub fn group_name(name: &str) -> Checked {
-    nixos_name("group", name)
+    account_name("group", name)
 }
 
 /// An absolute, normalised path: no `.`/`..`/empty components, no trailing `/`, no control
 /// characters (they cannot be written safely into fstab-like unit names).
 pub fn absolute_path(what: &str, path: &str) -> Checked {
-    let hint = format!("write the {what} as an absolute path like `/var/lib/foo`, without `.`, `..`, `//` or a trailing `/`");
-    if !path.starts_with('/') {
-        return Err(problem(format!("{what} {path:?} is not an absolute path"), hint));
-    }
+    let example = match what {
+        "disk" => "/dev/disk/by-id/…",
+        "dev_nodes" => "/dev/disk/by-id",
+        "mount point" => "/srv/data",
+        _ => "/var/lib/foo",
+    };
+    let hint =
+        format!("write the {what} as an absolute path like `{example}`, without `.`, `..`, `//` or a trailing `/`");
     if let Some(c) = path.chars().find(|c| c.is_control()) {
         return Err(problem(format!("{what} {path:?} contains the control character {c:?}"), hint));
+    }
+    if !path.starts_with('/') {
+        return Err(problem(format!("{what} {path:?} is not an absolute path"), hint));
     }
     if path == "/" {
         return Ok(());
@@ -212,6 +310,7 @@ pub fn absolute_path(what: &str, path: &str) -> Checked {
     }
     for part in path[1..].split('/') {
         if part.is_empty() || part == "." || part == ".." {
+            let part = if part.is_empty() { "//" } else { part };
             return Err(problem(format!("{what} {path:?} is not normalised (it has a {part:?} part)"), hint));
         }
     }
@@ -223,9 +322,33 @@ pub fn is_within(path: &str, dir: &str) -> bool {
     dir == "/" || path == dir || (path.starts_with(dir) && path.as_bytes().get(dir.len()) == Some(&b'/'))
 }
 
+/// Places a dataset must not be mounted on: the ESP's `/boot` and the kernel's file systems.
+pub fn dataset_mount(mount: &str) -> Checked {
+    absolute_path("mount point", mount)?;
+    for special in ["/boot", "/proc", "/sys", "/dev", "/run"] {
+        if is_within(mount, special) {
+            return Err(problem(
+                format!("mount point {mount:?} is under {special}, which is not a place for a dataset"),
+                if special == "/boot" {
+                    "/boot is the ESP (FAT32, read by the firmware); choose another mount point"
+                } else {
+                    "the kernel and systemd mount file systems there; choose another mount point"
+                },
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A path to keep in /persist: absolute, and not somewhere that is already kept or never erased.
 pub fn persisted_path(path: &str, dataset_mounts: &[&str]) -> Checked {
     absolute_path("persisted path", path)?;
+    if path == "/" {
+        return Err(problem(
+            "persisted path \"/\" would keep the whole root, defeating the rollback",
+            "list the directories you want to keep instead",
+        ));
+    }
     for special in ["/nix", "/boot", "/persist", "/proc", "/sys", "/dev", "/run", "/tmp"] {
         if is_within(path, special) {
             return Err(problem(
@@ -234,17 +357,17 @@ pub fn persisted_path(path: &str, dataset_mounts: &[&str]) -> Checked {
             ));
         }
     }
-    if path == "/" {
-        return Err(problem(
-            "persisted path \"/\" would keep the whole root, defeating the rollback",
-            "list the directories you want to keep instead",
-        ));
-    }
     for m in dataset_mounts.iter().filter(|m| **m != "/") {
         if is_within(path, m) {
             return Err(problem(
                 format!("persisted path {path:?} is under {m}, which is its own dataset and survives reboots already"),
                 "remove it from [persist]",
+            ));
+        }
+        if is_within(m, path) {
+            return Err(problem(
+                format!("persisted path {path:?} contains {m}, the mount point of a dataset"),
+                "a bind mount from /persist would hide that dataset; persist the paths beside it instead",
             ));
         }
     }
@@ -269,49 +392,80 @@ pub fn state_version(v: &str) -> Checked {
 
 /// A device-mapper name for the LUKS mapping, also used as a Nix attribute and a systemd unit name.
 pub fn luks_name(name: &str) -> Checked {
-    let ok = !name.is_empty()
-        && name.len() <= 127
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-        && name != "."
-        && name != ".."
-        && name != "control";
-    if ok {
-        Ok(())
-    } else {
-        Err(problem(
-            format!("LUKS mapping name {name:?} is not usable"),
-            "use letters, digits, `_`, `-` or `.`, e.g. `cryptroot` (it becomes /dev/mapper/<name>)",
-        ))
+    let hint = "use letters, digits, `_`, `-` or `.`, e.g. `cryptroot` (it becomes /dev/mapper/<name>)";
+    if name.is_empty() {
+        return Err(problem("LUKS mapping name is empty", hint));
     }
-}
-
-/// Extra luksFormat options must not take over what blankroot sets or carry a key.
-pub fn luks_format_option(opt: &str) -> Checked {
-    let owned = ["--uuid", "--type", "--key-file", "-d", "--batch-mode", "-q", "--keyfile-size", "--key-slot"];
-    let name = opt.split('=').next().unwrap_or(opt);
-    if owned.contains(&name) {
+    if name.len() > 127 {
         return Err(problem(
-            format!("luks.format_options may not contain {name:?}: blankroot sets it"),
-            "remove it; blankroot passes the LUKS2 type, the planned UUID and the passphrase on stdin itself",
+            format!("LUKS mapping name is {} characters long; device-mapper allows 127", name.len()),
+            hint,
         ));
     }
-    if opt.chars().any(|c| c.is_control()) {
-        return Err(problem(format!("luks.format_options entry {opt:?} contains a control character"), "remove it"));
+    if let Some(c) = name.chars().find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))) {
+        return Err(problem(format!("LUKS mapping name {name:?} contains {c:?}, which is not allowed"), hint));
+    }
+    if matches!(name, "." | ".." | "control") {
+        return Err(problem(format!("LUKS mapping name {name:?} is reserved in /dev/mapper"), hint));
     }
     Ok(())
 }
 
-/// A ZFS property name (`ashift`, `com.example:tag`) and value.
-pub fn zfs_property(kind: &str, key: &str, value: &str) -> Checked {
+/// Extra luksFormat options must not take over what blankroot sets or carry a key.
+pub fn luks_format_option(opt: &str) -> Checked {
+    const OWNED: &[&str] = &[
+        "--type",
+        "-M",
+        "--uuid",
+        "--key-file",
+        "-d",
+        "--keyfile-offset",
+        "--keyfile-size",
+        "-l",
+        "--key-slot",
+        "-S",
+        "--volume-key-file",
+        "--master-key-file",
+        "--header",
+        "--batch-mode",
+        "-q",
+    ];
+    if opt.chars().any(|c| c.is_control()) {
+        return Err(problem("a luks.format_options entry contains a control character", "remove it"));
+    }
+    let name = opt.split('=').next().unwrap_or(opt);
+    // Short options may carry their value attached (`-d/path`).
+    let owned = OWNED
+        .iter()
+        .find(|o| **o == name || (o.len() == 2 && !name.starts_with("--") && name.len() > 2 && name.starts_with(**o)));
+    if let Some(o) = owned {
+        return Err(problem(
+            format!("luks.format_options may not contain {o:?}: blankroot sets it"),
+            "remove it; blankroot passes the LUKS2 type and the planned UUID itself, and feeds the passphrase on stdin",
+        ));
+    }
+    Ok(())
+}
+
+/// A ZFS property name: `ashift`, `feature@large_dnode` (pool features), `com.example:note`
+/// (user properties).
+pub fn zfs_property_name(kind: &str, key: &str) -> Checked {
     let key_ok = !key.is_empty()
         && key.starts_with(|c: char| c.is_ascii_lowercase())
-        && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | ':' | '.' | '-'));
+        && key
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | ':' | '.' | '-' | '@'));
     if !key_ok {
         return Err(problem(
             format!("{kind} property name {key:?} is not a ZFS property"),
-            "property names are lower-case, like `compression` or `com.example:note`",
+            "property names are lower-case, like `compression`, `feature@large_dnode` or `com.example:note`",
         ));
     }
+    Ok(())
+}
+
+/// A ZFS property value, as passed to `-o key=value`.
+pub fn zfs_property_value(kind: &str, key: &str, value: &str) -> Checked {
     if value.is_empty() || value.chars().any(|c| c.is_control()) {
         return Err(problem(
             format!("{kind} property {key} has an empty value or one with control characters"),
@@ -319,6 +473,12 @@ pub fn zfs_property(kind: &str, key: &str, value: &str) -> Checked {
         ));
     }
     Ok(())
+}
+
+/// A ZFS property name and value.
+pub fn zfs_property(kind: &str, key: &str, value: &str) -> Checked {
+    zfs_property_name(kind, key)?;
+    zfs_property_value(kind, key, value)
 }
 
 #[cfg(test)]
@@ -339,9 +499,13 @@ mod tests {
     fn pool_names_follow_zfs() {
         assert!(pool_name("rpool").is_ok());
         assert!(pool_name("tank-01.a:b").is_ok());
-        for bad in ["", "1pool", "mirror1", "raidz", "c0t0", "log", "a b", "a/b", "sparepool", "draid2"] {
+        // OpenZFS 2.2 dropped the "looks like a Solaris disk" rule; the reserved prefixes are case-sensitive.
+        assert!(pool_name("c0t0").is_ok());
+        assert!(pool_name("Mirror").is_ok());
+        for bad in ["", "1pool", "mirror1", "raidz", "log", "a b", "a/b", "sparepool", "draid2", &"p".repeat(240)] {
             assert!(pool_name(bad).is_err(), "{bad}");
         }
+        assert!(pool_name(&"p".repeat(239)).is_ok());
     }
 
     #[test]

@@ -1,0 +1,43 @@
+//! The built-in example machine for `blankroot plan --example`: a libvirt VM booted with UEFI
+//! from the NixOS minimal ISO, with an empty 20 GiB virtio disk `/dev/vda` (serial `disk01`,
+//! as the seed sets it). Its facts go through the same probe and parsers as a real machine's:
+//! a fake runner answers the probe's commands with the outputs below (hand-written in the
+//! format util-linux 2.38's `lsblk --json --bytes --output-all` prints, trimmed to the
+//! columns blankroot reads).
+
+use crate::error::Result;
+use crate::probe::{self, Facts};
+use crate::runner::Recording;
+
+const LSBLK: &str = include_str!("lsblk.json");
+const BY_ID: &str = include_str!("by-id.txt");
+
+/// The example machine's facts, probed through a fake runner.
+pub fn facts() -> Result<Facts> {
+    let runner = machine();
+    probe::probe(&runner)
+}
+
+/// A fake runner that answers like the example machine.
+pub fn machine() -> Recording {
+    let tools: String = probe::TOOLS.iter().map(|t| format!("{t}\n")).collect();
+    Recording::new()
+        .answer(&probe::lsblk_cmd().argv.iter().map(String::as_str).collect::<Vec<_>>(), LSBLK)
+        .answer(&probe::firmware_cmd().argv.iter().map(String::as_str).collect::<Vec<_>>(), "")
+        .answer(&probe::by_id_cmd().argv.iter().map(String::as_str).collect::<Vec<_>>(), BY_ID)
+        .answer(&probe::tools_cmd().argv.iter().map(String::as_str).collect::<Vec<_>>(), tools)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn example_machine_has_an_empty_virtio_disk_with_serial() {
+        let f = super::facts().unwrap();
+        let vda = f.find_disk("/dev/vda").unwrap();
+        assert_eq!(vda.size_bytes, 20 << 30);
+        assert!(vda.holders_summary().is_empty());
+        assert_eq!(f.find_disk("/dev/disk/by-id/virtio-disk01").unwrap().name, "vda");
+        assert_eq!(f.firmware, crate::probe::Firmware::Uefi);
+        assert!(f.has_command("zpool"));
+    }
+}

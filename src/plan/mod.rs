@@ -1,0 +1,207 @@
+//! The Plan: the whole installation as data. `build` turns a config and the target's facts
+//! into a Plan (pure); `render` prints it for people; serde gives the JSON form that
+//! `install --plan FILE` reads back. Printing, executing, resuming and testing all use it.
+//!
+//! Schema (JSON, `schema` = 1): see `docs/plan-schema.md`. Secrets never appear in a Plan:
+//! stdin and file contents that need one name it (`{"secret": "luks-passphrase"}`).
+
+mod build;
+pub mod ids;
+mod render;
+pub mod target;
+
+pub use build::{MIN_LUKS_BYTES, build, partition_path};
+pub use ids::Identities;
+pub use render::human;
+
+use crate::config::Config;
+use serde::{Deserialize, Serialize};
+
+/// The version of the plan's JSON layout. Bumped on incompatible changes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    pub schema: u32,
+    pub blankroot_version: String,
+    /// The resolved config the plan was made from (no secrets in it).
+    pub config: Config,
+    /// Values chosen at plan time (host id, UUIDs) so the plan shows the final files.
+    pub ids: Identities,
+    /// The facts about the machine the plan relies on; install refuses if they changed.
+    pub target: Target,
+    /// What is lost, in words, for the summary.
+    pub destroys: Vec<String>,
+    /// Things the user should know before installing (e.g. the disk is in use).
+    pub warnings: Vec<String>,
+    /// The secrets the install asks for, by name.
+    pub secrets: Vec<SecretSpec>,
+    pub steps: Vec<Step>,
+}
+
+/// The machine facts a plan depends on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// `uefi` or `bios`.
+    pub firmware: String,
+    pub disk: TargetDisk,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetDisk {
+    /// As the user named it (`/dev/vda`, `/dev/disk/by-id/virtio-disk01`).
+    pub path: String,
+    /// The kernel device (`/dev/vda`).
+    pub device: String,
+    pub size_bytes: u64,
+    pub model: Option<String>,
+    pub serial: Option<String>,
+    /// `/dev/disk/by-id` names of the whole disk.
+    pub by_id: Vec<String>,
+    /// What is on the disk now (partitions, signatures), one line each.
+    pub contents: Vec<String>,
+    /// What holds the disk now (mounts, swap, open mappings, pools); empty when unused.
+    pub holders: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSpec {
+    pub name: String,
+    pub description: String,
+}
+
+/// Install phases, in order; `install --until PHASE` stops after one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Disk,
+    Pool,
+    Mount,
+    Config,
+    Install,
+    Finish,
+}
+
+impl Phase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Disk => "disk",
+            Phase::Pool => "pool",
+            Phase::Mount => "mount",
+            Phase::Config => "config",
+            Phase::Install => "install",
+            Phase::Finish => "finish",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Stable identifier (`partition`, `dataset:local/root`, …), used by receipts.
+    pub id: String,
+    pub phase: Phase,
+    pub title: String,
+    /// True when the step destroys data that was there before.
+    pub destructive: bool,
+    pub commands: Vec<PlannedCommand>,
+    pub files: Vec<PlannedFile>,
+    /// The step is done when every check passes (and every file is in place).
+    pub check: Vec<Check>,
+    /// Commands that undo the step's effect on the running system, run in reverse on failure.
+    pub revert: Vec<PlannedCommand>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlannedCommand {
+    pub argv: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin: Option<Stdin>,
+}
+
+/// What a command reads on stdin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum Stdin {
+    /// Literal text (e.g. an sfdisk script).
+    Text(String),
+    /// The named secret, exactly as given (no trailing newline).
+    Secret(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlannedFile {
+    pub path: String,
+    /// Octal, as text: `"0644"`.
+    pub mode: String,
+    pub owner: String,
+    pub group: String,
+    pub content: Content,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum Content {
+    Text(String),
+    /// Computed at install time from the named secret (a yescrypt hash of a password).
+    Hash(String),
+}
+
+/// A command whose outcome tells whether a step is done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    pub argv: Vec<String>,
+    pub expect: Expect,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum Expect {
+    /// Exit status 0.
+    Success,
+    /// Non-zero exit status.
+    Failure,
+    /// Exit status 0 and this stdout, compared after trimming white space.
+    Stdout(String),
+}
+
+impl Plan {
+    /// Parses a saved plan, refusing other schema versions with a clear message.
+    pub fn from_json(text: &str) -> crate::error::Result<Plan> {
+        use crate::error::Error;
+        let v: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            Error::input("the plan file is not JSON")
+                .caused_by(e)
+                .hint("save a plan with `blankroot plan --format json > plan.json`")
+        })?;
+        match v.get("schema").and_then(|s| s.as_u64()) {
+            Some(s) if s == u64::from(SCHEMA_VERSION) => {}
+            Some(s) => {
+                return Err(Error::input(format!(
+                    "the plan file has schema {s}; this blankroot reads schema {SCHEMA_VERSION}"
+                ))
+                .hint("make the plan again with this blankroot: `blankroot plan --format json`"));
+            }
+            None => {
+                return Err(Error::input("the plan file has no `schema` field; it is not a blankroot plan")
+                    .hint("save a plan with `blankroot plan --format json > plan.json`"));
+            }
+        }
+        serde_json::from_value(v).map_err(|e| {
+            Error::input("the plan file does not match blankroot's plan schema")
+                .caused_by(e)
+                .hint("make the plan again with `blankroot plan --format json`")
+        })
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a plan always serialises")
+    }
+}

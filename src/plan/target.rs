@@ -1,0 +1,51 @@
+//! From probed machine facts to the [`Target`] a plan is built for: the disk the user named,
+//! resolved through `/dev/disk/by-id` when needed, with what it holds now.
+
+use super::{Target, TargetDisk};
+use crate::error::{Error, Result};
+use crate::probe::{Facts, Firmware};
+
+/// Resolves `disk` (as the user named it) among the facts.
+pub fn from_facts(facts: &Facts, disk: &str) -> Result<Target> {
+    let Some(dev) = facts.find_device(disk) else {
+        let disks: Vec<String> = facts
+            .block_devices
+            .iter()
+            .filter(|d| d.kind == "disk")
+            .map(|d| format!("{} ({:.1} GiB)", d.path, d.size_bytes as f64 / (1u64 << 30) as f64))
+            .collect();
+        let hint = if disks.is_empty() {
+            "this machine shows no disks; run blankroot on the machine to install (or pass --example to see a plan)"
+                .to_string()
+        } else {
+            format!("pick one of this machine's disks with --disk: {}", disks.join(", "))
+        };
+        return Err(Error::env(format!("disk {disk} does not exist on this machine")).hint(hint));
+    };
+    if dev.kind != "disk" {
+        return Err(Error::input(format!("{disk} is a {} device, not a whole disk", dev.kind))
+            .hint("blankroot partitions a whole disk: name the disk (e.g. /dev/vda), not a partition or mapping"));
+    }
+    if dev.ro {
+        return Err(Error::env(format!("{disk} is read-only")).hint("choose a writable disk with --disk"));
+    }
+    let in_use = dev.is_in_use();
+    let summary = dev.holders_summary();
+    let (holders, contents) = if in_use { (summary.clone(), summary) } else { (Vec::new(), summary) };
+    Ok(Target {
+        firmware: match facts.firmware {
+            Firmware::Uefi => "uefi".into(),
+            Firmware::Bios => "bios".into(),
+        },
+        disk: TargetDisk {
+            path: disk.to_string(),
+            device: if dev.path.is_empty() { format!("/dev/{}", dev.name) } else { dev.path.clone() },
+            size_bytes: dev.size_bytes,
+            model: dev.model.clone().filter(|m| !m.trim().is_empty()).map(|m| m.trim().to_string()),
+            serial: dev.serial.clone().filter(|s| !s.trim().is_empty()),
+            by_id: facts.by_id_names(&dev.kname).into_iter().map(str::to_string).collect(),
+            contents,
+            holders,
+        },
+    })
+}

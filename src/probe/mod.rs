@@ -1,0 +1,348 @@
+//! The machine facts a plan needs: block devices, firmware, `/dev/disk/by-id` names and which
+//! tools are installed. Gathered only through a [`Runner`], so probing a machine over SSH is
+//! the same code as probing this one.
+
+pub mod byid;
+pub mod lsblk;
+
+pub use byid::ByIdLink;
+pub use lsblk::BlockDevice;
+
+use crate::error::{Error, Result};
+use crate::runner::{Cmd, Output, Runner};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// How the machine booted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Firmware {
+    Uefi,
+    Bios,
+}
+
+/// What a machine looks like to blankroot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Facts {
+    pub firmware: Firmware,
+    /// The lsblk device tree: whole disks (and loop devices, CD-ROMs, …) at the top level,
+    /// partitions and mappings as their children.
+    pub block_devices: Vec<BlockDevice>,
+    /// The links in `/dev/disk/by-id`, sorted by name; empty where the directory does not
+    /// exist (no udev).
+    pub by_id: Vec<ByIdLink>,
+    /// Each tool in [`TOOLS`]: whether it is on the target's PATH.
+    pub commands: BTreeMap<String, bool>,
+}
+
+/// The programs blankroot may run on the target; `probe` reports which of them are present.
+pub const TOOLS: &[&str] = &[
+    "sfdisk",
+    "mkfs.fat",
+    "cryptsetup",
+    "zpool",
+    "zfs",
+    "zgenhostid",
+    "mount",
+    "umount",
+    "udevadm",
+    "nixos-generate-config",
+    "nixos-install",
+    "wipefs",
+    "blkid",
+    "lsblk",
+];
+
+const BY_ID_DIR: &str = "/dev/disk/by-id";
+
+/// `lsblk --json --bytes --output-all`.
+pub fn lsblk_cmd() -> Cmd {
+    Cmd::new(["lsblk", "--json", "--bytes", "--output-all"])
+}
+
+/// `test -d /sys/firmware/efi`: exit 0 on a machine booted through UEFI.
+pub fn firmware_cmd() -> Cmd {
+    Cmd::new(["test", "-d", "/sys/firmware/efi"])
+}
+
+/// Lists `/dev/disk/by-id` as `NAME<TAB>TARGET` lines.
+pub fn by_id_cmd() -> Cmd {
+    Cmd::new(["find", BY_ID_DIR, "-mindepth", "1", "-maxdepth", "1", "-printf", "%f\\t%l\\n"])
+}
+
+/// `test -d /dev/disk/by-id`, run only when listing it failed.
+pub fn by_id_exists_cmd() -> Cmd {
+    Cmd::new(["test", "-d", BY_ID_DIR])
+}
+
+/// Prints the name of each of [`TOOLS`] that is on PATH. (An `if`, not `&&`, so the loop
+/// exits 0 even when the last tool is missing.)
+pub fn tools_cmd() -> Cmd {
+    let script = r#"for c in "$@"; do if command -v "$c" >/dev/null 2>&1; then echo "$c"; fi; done"#;
+    let mut argv = vec!["sh", "-c", script, "sh"];
+    argv.extend(TOOLS);
+    Cmd::new(argv)
+}
+
+/// Reads the machine behind `runner`. Changes nothing.
+pub fn probe(runner: &impl Runner) -> Result<Facts> {
+    let block_devices = probe_block_devices(runner)?;
+    let firmware = probe_firmware(runner)?;
+    let by_id = probe_by_id(runner)?;
+    let commands = probe_commands(runner)?;
+    Ok(Facts { firmware, block_devices, by_id, commands })
+}
+
+fn probe_block_devices(runner: &impl Runner) -> Result<Vec<BlockDevice>> {
+    let out = runner.run(&lsblk_cmd()).map_err(|e| {
+        or_hint(
+            within(e, "cannot list the block devices"),
+            "blankroot reads disks with `lsblk --json --bytes --output-all` (util-linux 2.27 or later); \
+             run it by hand on the target to see what fails",
+        )
+    })?;
+    lsblk::parse(&out.stdout)
+}
+
+fn probe_firmware(runner: &impl Runner) -> Result<Firmware> {
+    let cmd = firmware_cmd();
+    let out = runner.output(&cmd).map_err(|e| within(e, "cannot tell whether the machine booted through UEFI"))?;
+    match out.status {
+        Some(0) => Ok(Firmware::Uefi),
+        Some(1) => Ok(Firmware::Bios),
+        _ => Err(failed(&cmd, &out, "cannot tell whether the machine booted through UEFI")),
+    }
+}
+
+fn probe_by_id(runner: &impl Runner) -> Result<Vec<ByIdLink>> {
+    let cmd = by_id_cmd();
+    let out = runner.output(&cmd).map_err(|e| within(e, "cannot list /dev/disk/by-id"))?;
+    if out.success() {
+        return Ok(byid::parse(&out.stdout_str()));
+    }
+    // find fails when the directory is missing (no udev, or no disk with an id); that means
+    // "no names", not an error. Ask rather than read find's (localised) message.
+    let exists = runner.output(&by_id_exists_cmd()).map_err(|e| within(e, "cannot list /dev/disk/by-id"))?;
+    if exists.status == Some(1) {
+        return Ok(Vec::new());
+    }
+    Err(failed(&cmd, &out, "cannot list /dev/disk/by-id"))
+}
+
+fn probe_commands(runner: &impl Runner) -> Result<BTreeMap<String, bool>> {
+    let out = runner
+        .run(&tools_cmd())
+        .map_err(|e| or_hint(within(e, "cannot check which tools are installed"), "the target needs a POSIX `sh`"))?;
+    let text = out.stdout_str();
+    let found: Vec<&str> = text.lines().map(str::trim).collect();
+    Ok(TOOLS.iter().map(|t| (t.to_string(), found.contains(t))).collect())
+}
+
+/// Puts `e` under a new message, keeping its kind and hint.
+fn within(e: Error, message: &str) -> Error {
+    let mut outer = Error::new(e.kind, message).caused_by(&e.message);
+    outer.causes.extend(e.causes);
+    outer.hint = e.hint;
+    outer
+}
+
+/// Adds `hint` unless `e` already has a more specific one (such as "install the program").
+fn or_hint(e: Error, hint: &str) -> Error {
+    if e.hint.is_some() { e } else { e.hint(hint) }
+}
+
+/// The error for a command that ran but answered something unexpected.
+fn failed(cmd: &Cmd, out: &Output, message: &str) -> Error {
+    let status = out.status.map_or("was killed by a signal".to_string(), |s| format!("exited with status {s}"));
+    let mut e = Error::command(message).caused_by(format!("`{}` {status}", cmd.display()));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    if !lines.is_empty() {
+        e = e.caused_by(lines[lines.len().saturating_sub(5)..].join(" | "));
+    }
+    e
+}
+
+impl Facts {
+    /// Every device, depth first (disks, then their partitions and mappings).
+    pub fn all_devices(&self) -> Vec<&BlockDevice> {
+        self.block_devices.iter().flat_map(BlockDevice::walk).collect()
+    }
+
+    /// The device (at any depth) that `user_path` names: `/dev/vda1`, `/dev/mapper/cryptroot`,
+    /// `/dev/disk/by-id/<name>` (resolved through [`Facts::by_id`]), or a bare kernel name.
+    /// Other `/dev/disk/by-*` links are not resolved.
+    pub fn find_device(&self, user_path: &str) -> Option<&BlockDevice> {
+        let user_path = user_path.trim_end_matches('/');
+        if let Some(link) = user_path.strip_prefix(BY_ID_DIR).and_then(|rest| rest.strip_prefix('/')) {
+            let target = &self.by_id.iter().find(|l| l.name == link)?.target;
+            return self.all_devices().into_iter().find(|d| d.kname == *target || d.name == *target);
+        }
+        let devices = self.all_devices();
+        if let Some(d) = devices.iter().find(|d| d.path == user_path) {
+            return Some(d);
+        }
+        let name = user_path.strip_prefix("/dev/mapper/").or(user_path.strip_prefix("/dev/")).unwrap_or(user_path);
+        if name.contains('/') {
+            return None;
+        }
+        devices.into_iter().find(|d| d.name == name || d.kname == name)
+    }
+
+    /// Like [`Facts::find_device`], but only whole devices (the top of the lsblk tree: disks,
+    /// loop devices, CD-ROMs), never a partition or mapping.
+    pub fn find_disk(&self, user_path: &str) -> Option<&BlockDevice> {
+        let found = self.find_device(user_path)?;
+        self.block_devices.iter().find(|d| std::ptr::eq(*d, found))
+    }
+
+    /// The `/dev/disk/by-id` names (without the directory) that point at `kernel_name`.
+    pub fn by_id_names(&self, kernel_name: &str) -> Vec<&str> {
+        self.by_id.iter().filter(|l| l.target == kernel_name).map(|l| l.name.as_str()).collect()
+    }
+
+    /// Whether `tool` was found on the target's PATH.
+    pub fn has_command(&self, tool: &str) -> bool {
+        self.commands.get(tool).copied().unwrap_or(false)
+    }
+
+    /// The probed tools that are missing, in [`TOOLS`] order.
+    pub fn missing_commands(&self) -> Vec<&'static str> {
+        TOOLS.iter().copied().filter(|t| !self.has_command(t)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+    use crate::runner::Recording;
+
+    const VM_LSBLK: &str = include_str!("../../tests/fixtures/lsblk/vm-luks-zfs-open.json");
+    const VM_BYID: &str = include_str!("../../tests/fixtures/byid/vm-luks-zfs-open.txt");
+    const HOST_LSBLK: &str = include_str!("../../tests/fixtures/lsblk/host-no-udev.json");
+    const HOST_BYID_MISSING: &str = include_str!("../../tests/fixtures/byid/host-missing.stderr");
+
+    fn argv(cmd: &Cmd) -> Vec<&str> {
+        cmd.argv.iter().map(String::as_str).collect()
+    }
+
+    /// A fake machine: lsblk and by-id from fixtures, UEFI or not, these tools installed.
+    fn machine(lsblk: &str, by_id: Option<&str>, uefi: bool, tools: &[&str]) -> Recording {
+        let mut r = Recording::new().answer(&argv(&lsblk_cmd()), lsblk);
+        r = if uefi { r.answer(&argv(&firmware_cmd()), "") } else { r.fail(&argv(&firmware_cmd()), 1, "") };
+        r = match by_id {
+            Some(listing) => r.answer(&argv(&by_id_cmd()), listing),
+            None => r.fail(&argv(&by_id_cmd()), 1, HOST_BYID_MISSING).fail(&argv(&by_id_exists_cmd()), 1, ""),
+        };
+        let found: String = tools.iter().map(|t| format!("{t}\n")).collect();
+        r.answer(&argv(&tools_cmd()), found)
+    }
+
+    #[test]
+    fn probes_a_uefi_vm_end_to_end() {
+        let r = machine(VM_LSBLK, Some(VM_BYID), true, &["sfdisk", "lsblk", "cryptsetup", "zpool", "zfs"]);
+        let facts = probe(&r).unwrap();
+        assert_eq!(facts.firmware, Firmware::Uefi);
+        assert_eq!(r.calls.borrow().len(), 4);
+
+        let disk = facts.find_disk("/dev/disk/by-id/virtio-disk01").unwrap();
+        assert_eq!(disk.kind, "disk");
+        assert_eq!(facts.by_id_names(&disk.kname), vec!["virtio-disk01"]);
+        assert!(facts.find_device("/dev/disk/by-id/dm-name-cryptroot").is_some());
+        assert!(facts.find_disk("/dev/disk/by-id/dm-name-cryptroot").is_none(), "a mapping is not a disk");
+        assert!(facts.find_disk("/dev/disk/by-id/no-such-disk").is_none());
+
+        assert!(facts.has_command("zpool"));
+        assert!(!facts.has_command("nixos-install"));
+        assert_eq!(facts.commands.len(), TOOLS.len());
+        assert!(facts.missing_commands().contains(&"mkfs.fat"));
+    }
+
+    #[test]
+    fn missing_by_id_directory_means_no_names() {
+        let r = machine(HOST_LSBLK, None, false, TOOLS);
+        let facts = probe(&r).unwrap();
+        assert_eq!(facts.firmware, Firmware::Bios);
+        assert!(facts.by_id.is_empty());
+        assert!(facts.missing_commands().is_empty());
+        let calls: Vec<Cmd> = r.calls.borrow().clone();
+        assert_eq!(calls[3], by_id_exists_cmd());
+    }
+
+    #[test]
+    fn by_id_failure_on_an_existing_directory_is_an_error() {
+        let r = Recording::new()
+            .answer(&argv(&lsblk_cmd()), HOST_LSBLK)
+            .fail(&argv(&firmware_cmd()), 1, "")
+            .fail(&argv(&by_id_cmd()), 1, "find: '/dev/disk/by-id': Permission denied\n")
+            .answer(&argv(&by_id_exists_cmd()), "");
+        let err = probe(&r).unwrap_err();
+        assert_eq!(err.message, "cannot list /dev/disk/by-id");
+        assert!(err.causes[1].contains("Permission denied"), "{:?}", err.causes);
+    }
+
+    #[test]
+    fn lsblk_failure_keeps_the_stderr_and_gives_a_hint() {
+        let r = Recording::new().fail(&argv(&lsblk_cmd()), 1, "lsblk: unrecognized option '--json'\n");
+        let err = probe(&r).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Command);
+        assert_eq!(err.message, "cannot list the block devices");
+        assert_eq!(err.causes[1], "lsblk: unrecognized option '--json'");
+        assert!(err.hint.unwrap().contains("util-linux"));
+    }
+
+    #[test]
+    fn missing_lsblk_is_an_environment_error() {
+        let r = Recording::new();
+        let err = probe(&r).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Environment);
+        assert_eq!(err.message, "cannot list the block devices");
+        assert_eq!(err.causes[0], "cannot run `lsblk --json --bytes --output-all`");
+    }
+
+    #[test]
+    fn a_hint_from_the_runner_is_kept() {
+        let inner = Error::env("cannot run `lsblk`").caused_by("No such file or directory").hint("install util-linux");
+        let err = or_hint(within(inner, "cannot list the block devices"), "generic");
+        assert_eq!(err.kind, ErrorKind::Environment);
+        assert_eq!(err.causes, ["cannot run `lsblk`", "No such file or directory"]);
+        assert_eq!(err.hint.as_deref(), Some("install util-linux"));
+        assert_eq!(or_hint(Error::command("x"), "generic").hint.as_deref(), Some("generic"));
+    }
+
+    #[test]
+    fn odd_firmware_answer_is_an_error() {
+        let r = Recording::new().answer(&argv(&lsblk_cmd()), HOST_LSBLK).fail(&argv(&firmware_cmd()), 2, "test: weird");
+        let err = probe(&r).unwrap_err();
+        assert!(err.causes[0].contains("exited with status 2"));
+    }
+
+    #[test]
+    fn tools_script_runs_in_a_real_shell_and_exits_zero() {
+        let out = crate::runner::Local::default().run(&tools_cmd()).unwrap();
+        assert!(out.stdout_str().lines().any(|l| l == "lsblk"));
+    }
+
+    #[test]
+    fn facts_round_trip_through_json() {
+        let r = machine(VM_LSBLK, Some(VM_BYID), true, &["lsblk"]);
+        let facts = probe(&r).unwrap();
+        let json = serde_json::to_string(&facts).unwrap();
+        assert!(json.contains(r#""firmware":"uefi""#));
+        let back: Facts = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, facts);
+    }
+
+    #[test]
+    fn find_device_accepts_dev_paths_mapper_paths_and_bare_names() {
+        let r = machine(VM_LSBLK, Some(VM_BYID), true, &[]);
+        let facts = probe(&r).unwrap();
+        assert_eq!(facts.find_disk("/dev/vdb").unwrap().name, "vdb");
+        assert_eq!(facts.find_disk("vdb").unwrap().name, "vdb");
+        assert_eq!(facts.find_device("/dev/mapper/cryptroot").unwrap().kind, "crypt");
+        assert_eq!(facts.find_device("/dev/vdb1").unwrap().kind, "part");
+        assert!(facts.find_disk("/dev/vdb1").is_none());
+        assert!(facts.find_device("/dev/disk/by-uuid/x").is_none());
+    }
+}
