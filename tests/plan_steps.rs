@@ -205,10 +205,13 @@ fn warnings_for_bios_busy_and_serial_less_disks() {
     let mut t = common::target("/dev/vda");
     t.firmware = "bios".into();
     t.disk.serial = None;
+    t.disk.by_id.clear();
     t.disk.holders = vec!["vda1 is mounted at /boot".into()];
+    t.missing_tools = vec!["zpool".into(), "zfs".into()];
     let p = plan::build(&c, &t, &Identities::fixed(1, None)).unwrap();
     let w = p.warnings.join("\n");
     assert!(w.contains("BIOS firmware"));
     assert!(w.contains("vda1 is mounted at /boot"));
     assert!(w.contains("without a serial number"));
+    assert!(w.contains("this machine lacks zpool, zfs; install will refuse"));
 }

@@ -290,7 +290,7 @@ pub fn build(config: &Config, target: &Target, ids: &Identities) -> Result<Plan>
         disk.path,
         gib(disk.size_bytes)
     )];
-    destroys.extend(disk.contents.iter().map(|c| format!("{c} (erased)")));
+    destroys.extend(disk.contents.iter().map(|c| format!("on it now: {c}")));
     let mut warnings = Vec::new();
     if target.firmware != "uefi" {
         warnings.push("this machine booted with BIOS firmware; systemd-boot needs UEFI: install will refuse (for a libvirt VM, switch it to UEFI with `blankroot libvirt`)".to_string());
@@ -304,7 +304,13 @@ pub fn build(config: &Config, target: &Target, ids: &Identities) -> Result<Plan>
     } else if !disk.contents.is_empty() {
         warnings.push(format!("{} is not empty; install needs --wipe to overwrite it", disk.path));
     }
-    if disk.path.starts_with("/dev/vd") && disk.serial.is_none() {
+    if !target.missing_tools.is_empty() {
+        warnings.push(format!(
+            "this machine lacks {}; install will refuse (run blankroot on the NixOS installer, which has them)",
+            target.missing_tools.join(", ")
+        ));
+    }
+    if disk.device.starts_with("/dev/vd") && disk.by_id.is_empty() {
         warnings.push(format!("{} is a virtio disk without a serial number, so it has no /dev/disk/by-id name; the pool is found through its LUKS mapping, but give the disk a serial (`blankroot libvirt`) for stable names", disk.path));
     }
 

@@ -47,6 +47,9 @@ pub struct Target {
     /// `uefi` or `bios`.
     pub firmware: String,
     pub disk: TargetDisk,
+    /// Programs the install runs that this machine lacks.
+    #[serde(default)]
+    pub missing_tools: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

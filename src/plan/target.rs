@@ -47,5 +47,6 @@ pub fn from_facts(facts: &Facts, disk: &str) -> Result<Target> {
             contents,
             holders,
         },
+        missing_tools: facts.missing_commands().into_iter().map(str::to_string).collect(),
     })
 }

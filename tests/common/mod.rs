@@ -31,6 +31,7 @@ pub fn target(disk: &str) -> Target {
             contents: vec![],
             holders: vec![],
         },
+        missing_tools: vec![],
     }
 }
 
