@@ -42,10 +42,10 @@ fn seed_procedure_in_order() {
             "bind:/etc/nixos",
             "bind:/var/lib/nixos",
             "bind:/var/log",
-            "hardware-config",
             "write-config",
             "persist-state",
             "password-hashes",
+            "hardware-config",
             "nixos-install",
             "unmount",
             "pool-export",
@@ -110,7 +110,8 @@ fn host_id_is_set_before_the_pool_and_blank_is_taken_before_any_mount() {
     assert!(pos(&p, "hostid") < pos(&p, "pool-create"));
     assert_eq!(pos(&p, "snapshot:local/root"), pos(&p, "dataset:local/root") + 1);
     assert!(pos(&p, "snapshot:local/root") < pos(&p, "mount:/"));
-    assert!(pos(&p, "hardware-config") < pos(&p, "write-config"), "our configuration.nix replaces the generated one");
+    assert!(pos(&p, "write-config") < pos(&p, "hardware-config"), "nixos-generate-config keeps our configuration.nix");
+    assert_eq!(step(&p, "hardware-config").phase, Phase::Install, "--until config needs no NixOS tool");
     assert!(pos(&p, "bind:/etc/nixos") < pos(&p, "hardware-config"), "so /etc/nixos lands in /persist");
 }
 

@@ -214,12 +214,6 @@ pub fn build(config: &Config, target: &Target, ids: &Identities) -> Result<Plan>
 
     // --- config ---
     let etc_nixos = mnt("/etc/nixos");
-    let mut s =
-        step("hardware-config", Phase::Config, "Detect the hardware (nixos-generate-config, without file systems)");
-    s.commands.push(cmd(&["nixos-generate-config", "--no-filesystems", "--root", MNT]));
-    s.check.push(check(&["test", "-s", &format!("{etc_nixos}/hardware-configuration.nix")], Expect::Success));
-    steps.push(s);
-
     let toml = crate::config::to_toml(config, &ids.host_id);
     let mut s = step("write-config", Phase::Config, "Write the NixOS configuration (kept in /persist/etc/nixos)");
     let nix_ids = nixgen::Ids { host_id: &ids.host_id, luks_uuid: &ids.luks_uuid, esp_uuid: &ids.esp_uuid };
@@ -265,7 +259,15 @@ pub fn build(config: &Config, target: &Target, ids: &Identities) -> Result<Plan>
     }
     steps.push(s);
 
-    // --- install ---
+    // --- install (the NixOS tools: absent outside the installer) ---
+    // nixos-generate-config always rewrites hardware-configuration.nix but keeps an existing
+    // configuration.nix (it only writes one when absent, unless --force), so ours survives.
+    let mut s =
+        step("hardware-config", Phase::Install, "Detect the hardware (nixos-generate-config, without file systems)");
+    s.commands.push(cmd(&["nixos-generate-config", "--no-filesystems", "--root", MNT]));
+    s.check.push(check(&["test", "-s", &format!("{etc_nixos}/hardware-configuration.nix")], Expect::Success));
+    steps.push(s);
+
     let mut s = step("nixos-install", Phase::Install, "Build and install NixOS (nixos-install)");
     s.commands.push(cmd(&["nixos-install", "--root", MNT, "--no-root-passwd"]));
     s.check.push(check(&["test", "-e", &mnt("/nix/var/nix/profiles/system")], Expect::Success));
