@@ -24,6 +24,35 @@ pub struct Cli {
 pub enum Command {
     /// Show every step of the installation, with exact commands and full file contents. Changes nothing.
     Plan(PlanArgs),
+    /// Install: partition, encrypt, create the pool and datasets, write the configuration, run
+    /// nixos-install, and close everything so the first boot imports cleanly.
+    Install(InstallArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct InstallArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Execute this saved plan (`blankroot plan --format json`) instead of planning now.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// Do not ask to type the disk's name.
+    #[arg(long)]
+    pub yes: bool,
+    /// Overwrite a disk that has partitions or file-system signatures (never one in use).
+    #[arg(long)]
+    pub wipe: bool,
+    /// Stop after this phase (e.g. `config`: everything but nixos-install; /mnt stays mounted).
+    #[arg(long, value_enum, value_name = "PHASE")]
+    pub until: Option<crate::plan::Phase>,
+    /// Read the LUKS passphrase from FILE (one trailing newline is dropped) instead of asking.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Where the plan and the receipt of this install are kept.
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/blankroot")]
+    pub state_dir: PathBuf,
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: Format,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,6 +132,7 @@ pub fn make_plan(args: &PlanArgs) -> Result<Plan> {
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Install(args) => install(&args),
         Command::Plan(args) => {
             let plan = make_plan(&args)?;
             let text = match args.format {
@@ -120,4 +150,77 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn read_plan(path: &std::path::Path) -> Result<Plan> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::input(format!("cannot read the plan {}", path.display()))
+            .caused_by(e)
+            .hint("save one with `blankroot plan --format json -o plan.json`")
+    })?;
+    Plan::from_json(&text).map_err(|e| e.caused_by(format!("in {}", path.display())))
+}
+
+/// The plan to execute: `--plan FILE`; else the unfinished install in the state directory when
+/// it was made from the same config; else a new plan, saved there.
+fn install_plan(args: &InstallArgs, facts: &probe::Facts) -> Result<(Plan, PathBuf, bool)> {
+    if let Some(p) = &args.plan {
+        return Ok((read_plan(p)?, p.clone(), false));
+    }
+    let config = config::load(args.config.config.as_deref(), &args.config.overrides())?;
+    let saved = args.state_dir.join("plan.json");
+    let receipt = crate::install::receipt::Receipt::load(&args.state_dir.join("receipt.json")).ok();
+    let unfinished = receipt.is_some_and(|r| r.outcome != crate::install::receipt::Outcome::Complete);
+    if unfinished && saved.exists() {
+        let old = read_plan(&saved)?;
+        let mut same = old.config.clone();
+        if config.host_id.is_none() {
+            same.host_id = None;
+        }
+        if same == config {
+            return Ok((old, saved, true));
+        }
+    }
+    let target = plan::target::from_facts(facts, &config.disk)?;
+    let ids = Identities::random(config.host_id.as_deref())?;
+    let plan = plan::build(&config, &target, &ids)?;
+    crate::install::receipt::write_atomic(&saved, plan.to_json().as_bytes())?;
+    Ok((plan, saved, false))
+}
+
+fn install(args: &InstallArgs) -> Result<()> {
+    use crate::install::{self, Options, Reporter, secrets};
+    let runner = Local::default();
+    let facts = probe::probe(&runner)?;
+    let (plan, plan_path, resumed) = install_plan(args, &facts)?;
+    let opts = Options {
+        yes: args.yes,
+        wipe: args.wipe,
+        until: args.until,
+        passphrase_file: args.passphrase_file.clone(),
+        state_dir: args.state_dir.clone(),
+        json: args.format == Format::Json,
+    };
+    let now = install::verify_machine(&plan, &facts)?;
+    let ours = plan.steps.iter().find(|s| s.id == "partition").is_some_and(|s| install::exec::is_done(&runner, s));
+    install::gate(&plan, &now, &facts, ours, &opts)?;
+    let mut tty = secrets::Tty;
+    if !ours {
+        install::confirm(&plan, &now, &opts, &mut tty)?;
+    }
+    let secrets = secrets::gather(&plan, opts.passphrase_file.as_deref(), &mut tty)?;
+    let stdout = std::io::stdout();
+    let mut lock = stdout.lock();
+    let mut rep = Reporter { out: &mut lock, json: opts.json };
+    if !opts.json {
+        let how = if ours {
+            "resuming on this plan's disk"
+        } else if resumed {
+            "resuming"
+        } else {
+            "new"
+        };
+        let _ = writeln!(rep.out, "blankroot install: {} ({how}, plan {})", plan.target.disk.path, plan_path.display());
+    }
+    install::execute(&runner, &plan, &plan_path, &secrets, &opts, &mut rep).map(|_| ())
 }

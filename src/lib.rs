@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod example;
 pub mod hash;
+pub mod install;
 pub mod nixgen;
 pub mod plan;
 pub mod probe;

@@ -38,6 +38,7 @@ fn step(id: impl Into<String>, phase: Phase, title: impl Into<String>) -> Step {
         files: Vec::new(),
         check: Vec::new(),
         revert: Vec::new(),
+        resume: Vec::new(),
     }
 }
 
@@ -162,6 +163,8 @@ pub fn build(config: &Config, target: &Target, ids: &Identities) -> Result<Plan>
     s.commands.push(cmd_owned(argv));
     s.check.push(check(&["zpool", "list", "-H", "-o", "name", pool], Expect::Stdout(pool.to_string())));
     s.revert.push(cmd(&["zpool", "export", pool]));
+    // After a reboot the pool exists but is not imported: `zpool create` would refuse it.
+    s.resume.push(cmd(&["zpool", "import", "-N", "-d", "/dev/mapper", pool]));
     steps.push(s);
 
     for d in &config.datasets {

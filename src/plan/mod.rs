@@ -78,7 +78,7 @@ pub struct SecretSpec {
 }
 
 /// Install phases, in order; `install --until PHASE` stops after one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
     Disk,
@@ -117,6 +117,10 @@ pub struct Step {
     pub check: Vec<Check>,
     /// Commands that undo the step's effect on the running system, run in reverse on failure.
     pub revert: Vec<PlannedCommand>,
+    /// Commands that bring back a state an interrupted install already reached but a reboot
+    /// lost (e.g. import the exported pool), tried before the commands when the check fails.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resume: Vec<PlannedCommand>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,77 @@
+//! Running plan steps through the runner: checks, commands with secrets on stdin, files
+//! written with their mode and owner, and undo of what is active after a failure.
+
+use super::secrets::Secrets;
+use crate::error::{Error, Result};
+use crate::plan::{Check, Content, Expect, PlannedCommand, PlannedFile, Stdin, Step};
+use crate::runner::{Cmd, Runner};
+
+/// Turns a planned command into a runnable one, resolving a secret stdin by name.
+pub fn command(c: &PlannedCommand, secrets: &Secrets) -> Result<Cmd> {
+    let cmd = Cmd::new(c.argv.clone());
+    Ok(match &c.stdin {
+        None => cmd,
+        Some(Stdin::Text(t)) => cmd.stdin(t.as_bytes()),
+        Some(Stdin::Secret(name)) => cmd.secret_stdin(secrets.get(name)?.expose().as_bytes()),
+    })
+}
+
+/// Whether one check holds now. A program that cannot be started counts as "does not hold".
+pub fn check_holds(runner: &impl Runner, c: &Check) -> bool {
+    let Ok(out) = runner.output(&Cmd::new(c.argv.clone())) else { return false };
+    match &c.expect {
+        Expect::Success => out.success(),
+        Expect::Failure => !out.success(),
+        Expect::Stdout(want) => out.success() && out.stdout_str().trim() == want.trim(),
+    }
+}
+
+/// A step is done when it has checks and they all hold. (Steps that only write files have no
+/// check and always run: writing a file again is harmless.)
+pub fn is_done(runner: &impl Runner, step: &Step) -> bool {
+    !step.check.is_empty() && step.check.iter().all(|c| check_holds(runner, c))
+}
+
+/// Writes one planned file with its mode and owner, content on stdin (never on argv).
+pub fn write_file(runner: &impl Runner, f: &PlannedFile, secrets: &Secrets) -> Result<()> {
+    let argv = ["install", "-D", "-m", &f.mode, "-o", &f.owner, "-g", &f.group, "/dev/stdin", &f.path];
+    let cmd = Cmd::new(argv);
+    let cmd = match &f.content {
+        Content::Text(t) => cmd.stdin(t.as_bytes()),
+        Content::Hash(name) => cmd.secret_stdin(format!("{}\n", secrets.get(name)?.expose()).into_bytes()),
+    };
+    runner.run(&cmd).map(|_| ()).map_err(|e| e.hint(format!("blankroot could not write {}", f.path)))
+}
+
+/// Runs a step's commands and files, then requires its checks to hold.
+pub fn run_step(runner: &impl Runner, step: &Step, secrets: &Secrets) -> Result<()> {
+    for c in &step.commands {
+        runner.run(&command(c, secrets)?)?;
+    }
+    for f in &step.files {
+        write_file(runner, f, secrets)?;
+    }
+    if let Some(c) = step.check.iter().find(|c| !check_holds(runner, c)) {
+        return Err(Error::command(format!("step {} ran, but its check does not hold", step.id)).caused_by(format!(
+            "`{}` did not give {}",
+            crate::shell::quote_argv(&c.argv),
+            match &c.expect {
+                Expect::Success => "success".to_string(),
+                Expect::Failure => "failure".to_string(),
+                Expect::Stdout(s) => format!("the output {s:?}"),
+            }
+        )));
+    }
+    Ok(())
+}
+
+/// Undoes a step's effect on the running system if it is active (its check holds): closes,
+/// exports, unmounts. Returns what went wrong, if anything, without stopping.
+pub fn revert_step(runner: &impl Runner, step: &Step) -> Option<String> {
+    if step.revert.is_empty() || !is_done(runner, step) {
+        return None;
+    }
+    let errors: Vec<String> =
+        step.revert.iter().filter_map(|c| runner.run(&Cmd::new(c.argv.clone())).err().map(|e| e.message)).collect();
+    if errors.is_empty() { None } else { Some(errors.join("; ")) }
+}

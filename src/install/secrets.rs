@@ -1,0 +1,147 @@
+//! Gathering the secrets an install needs, before any step runs: the LUKS passphrase (asked
+//! twice, or read from `--passphrase-file`) and each account's password hash (asked twice and
+//! hashed in-process with yescrypt, read from a password file and hashed, or taken ready from a
+//! hash file). Values live in [`Secret`]s and leave only on a program's stdin.
+
+use crate::config::PasswordSource;
+use crate::error::{Error, Result};
+use crate::hash;
+use crate::plan::Plan;
+use crate::secret::Secret;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Asks the person at the terminal. `Tty` is the real one; tests script their own.
+pub trait Prompter {
+    /// Whether someone can answer (a terminal is attached).
+    fn interactive(&self) -> bool;
+    /// Asks without echo.
+    fn secret(&mut self, prompt: &str) -> Result<Secret>;
+    /// Asks for a line, echoed.
+    fn line(&mut self, prompt: &str) -> Result<String>;
+}
+
+/// The controlling terminal (via /dev/tty), without echo for secrets.
+pub struct Tty;
+
+impl Prompter for Tty {
+    fn interactive(&self) -> bool {
+        std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").is_ok()
+    }
+    fn secret(&mut self, prompt: &str) -> Result<Secret> {
+        rpassword::prompt_password(prompt)
+            .map(Secret::new)
+            .map_err(|e| Error::env("cannot read from the terminal").caused_by(e))
+    }
+    fn line(&mut self, prompt: &str) -> Result<String> {
+        use std::io::{BufRead, Write};
+        let tty = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")
+            .map_err(|e| Error::env("cannot open the terminal").caused_by(e))?;
+        let mut w = &tty;
+        let _ = write!(w, "{prompt}");
+        let _ = w.flush();
+        let mut s = String::new();
+        std::io::BufReader::new(&tty)
+            .read_line(&mut s)
+            .map_err(|e| Error::env("cannot read from the terminal").caused_by(e))?;
+        Ok(s.trim_end_matches(['\n', '\r']).to_string())
+    }
+}
+
+/// The secrets of one install, by the names the plan uses. Debug shows names only.
+#[derive(Default, Debug)]
+pub struct Secrets {
+    values: BTreeMap<String, Secret>,
+}
+
+impl Secrets {
+    pub fn get(&self, name: &str) -> Result<&Secret> {
+        self.values.get(name).ok_or_else(|| Error::internal(format!("the secret {name} was not gathered")))
+    }
+    pub fn insert(&mut self, name: &str, value: Secret) {
+        self.values.insert(name.to_string(), value);
+    }
+    /// Every value, for scanning output in tests.
+    pub fn names(&self) -> Vec<&str> {
+        self.values.keys().map(String::as_str).collect()
+    }
+}
+
+fn ask_twice(p: &mut dyn Prompter, what: &str, how_else: &str) -> Result<Secret> {
+    if !p.interactive() {
+        return Err(
+            Error::input(format!("{what} must be typed, but no terminal is attached")).hint(how_else.to_string())
+        );
+    }
+    for _ in 0..3 {
+        let a = p.secret(&format!("{what}: "))?;
+        if a.is_empty() {
+            eprintln!("It must not be empty.");
+            continue;
+        }
+        let b = p.secret(&format!("{what} (again): "))?;
+        if a.expose() == b.expose() {
+            return Ok(a);
+        }
+        eprintln!("They differ; again.");
+    }
+    Err(Error::input(format!("{what}: three attempts did not give the same value twice")).hint("run install again"))
+}
+
+fn read_secret_file(path: &Path, what: &str) -> Result<Secret> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::input(format!("cannot read {what} from {}", path.display()))
+            .caused_by(e)
+            .hint("check the path; the file must be readable by root")
+    })?;
+    // One trailing newline is the file's, not the secret's.
+    let value = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text).to_string();
+    drop(Secret::new(text));
+    if value.is_empty() {
+        return Err(Error::input(format!("{} is empty", path.display())).hint(format!("put {what} in it")));
+    }
+    Ok(Secret::new(value))
+}
+
+/// Gathers every secret the plan names.
+pub fn gather(plan: &Plan, passphrase_file: Option<&Path>, p: &mut dyn Prompter) -> Result<Secrets> {
+    let mut out = Secrets::default();
+    let passphrase = match passphrase_file {
+        Some(f) => read_secret_file(f, "the LUKS passphrase")?,
+        None => {
+            ask_twice(p, "LUKS passphrase", "pass --passphrase-file FILE (mode 0600) to install without a terminal")?
+        }
+    };
+    out.insert("luks-passphrase", passphrase);
+    let c = &plan.config;
+    let accounts =
+        std::iter::once(("root", &c.root_password)).chain(c.users.iter().map(|u| (u.name.as_str(), &u.password)));
+    for (name, source) in accounts {
+        let key = format!("password:{name}");
+        let hashed = match source {
+            PasswordSource::Locked => continue,
+            PasswordSource::Prompt => {
+                let how = format!(
+                    "give {name} a password_file or password_hash_file in blankroot.toml to install without a terminal"
+                );
+                let pw = ask_twice(p, &format!("password for {name}"), &how)?;
+                hash::hash_password(&pw)?
+            }
+            PasswordSource::File { path } => {
+                let text = read_secret_file(Path::new(path), &format!("{name}'s password"))?;
+                let first = Secret::new(text.expose().lines().next().unwrap_or_default().to_string());
+                hash::hash_password(&first)?
+            }
+            PasswordSource::HashFile { path } => {
+                let text = read_secret_file(Path::new(path), &format!("{name}'s password hash"))?;
+                hash::check_hash_text(text.expose())
+                    .map_err(|pr| Error::input(format!("{path}: {}", pr.message)).hint(pr.hint))?
+            }
+        };
+        out.insert(&key, Secret::new(hashed));
+    }
+    Ok(out)
+}

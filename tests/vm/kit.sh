@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# Builds the blankroot test VM kit: a Debian 12 (bookworm) guest with real cryptsetup, udev and
+# OpenZFS 2.3 (zfs-dkms from bookworm-backports, contrib), as a kernel, an initrd and an ext4
+# root image, for tests/vm/run.sh. See tests/vm/README.md.
+#
+#   tests/vm/kit.sh            # prints the kit directory as the last line of stdout
+#
+# The kit is cached in ${BLANKROOT_VM_CACHE:-/var/cache/blankroot/vm}/<hash>/, where <hash> is
+# taken from this script and guest-init.sh (everything that shapes the image). A complete
+# cached kit is reported at once; otherwise it is built (about 7 minutes on 2 cores, mostly
+# the zfs-dkms compile). Needs root and network access to a Debian mirror
+# (BLANKROOT_VM_MIRROR, default http://deb.debian.org/debian). Installs its host packages
+# (debootstrap, qemu-system-x86, ...) with apt-get if they are missing. Stage timings go to
+# stderr; the full build output to <cache>/<hash>.build.log (kept in the kit as build.log).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CACHE=${BLANKROOT_VM_CACHE:-/var/cache/blankroot/vm}
+MIRROR=${BLANKROOT_VM_MIRROR:-http://deb.debian.org/debian}
+SECURITY_MIRROR=${BLANKROOT_VM_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
+SUITE=bookworm
+# The recipe: this script and the guest's PID 1. Anything else that shapes the image must be
+# added here.
+HASH=$(cd "$HERE" && cat kit.sh guest-init.sh | sha256sum | cut -c1-16)
+KIT=$CACHE/$HASH
+LABEL=brvm-${HASH:0:8}            # ext4 label of the kit's root (16 characters at most)
+GUEST_INIT=/sbin/blankroot-guest-init
+
+# Host commands the kit and run.sh need, and the Debian packages that provide them.
+HOST_NEEDS="debootstrap:debootstrap gpgv:gpgv wget:wget mkfs.ext4:e2fsprogs flock:util-linux
+ qemu-system-x86_64:qemu-system-x86 timeout:coreutils"
+
+log() { printf 'kit: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+host_packages() {
+  local missing="" pair cmd pkg
+  for pair in $HOST_NEEDS; do
+    cmd=${pair%%:*}; pkg=${pair#*:}
+    command -v "$cmd" >/dev/null 2>&1 || missing="$missing $pkg"
+  done
+  [ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || missing="$missing debian-archive-keyring"
+  [ -z "$missing" ] && return 0
+  [ "$(id -u)" = 0 ] || die "missing host packages:$missing (run as root to install them)"
+  log "installing host packages:$missing"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # --no-install-recommends matters: qemu-system-x86 recommends qemu-utils, which conflicts
+  # with a qemu-utils from backports when one is installed; it is not needed here.
+  # shellcheck disable=SC2086
+  apt-get install -y -qq --no-install-recommends $missing >/dev/null
+}
+
+# Fast path: a complete kit for this recipe exists.
+if [ -f "$KIT/complete" ]; then
+  host_packages
+  echo "$KIT"
+  exit 0
+fi
+
+[ "$(id -u)" = 0 ] || die "building the kit needs root (debootstrap, chroot, mounts)"
+mkdir -p "$CACHE"
+exec 9>"$CACHE/$HASH.lock"
+if ! flock -n 9; then
+  log "another kit.sh is building $KIT; waiting for it"
+  flock 9
+fi
+if [ -f "$KIT/complete" ]; then host_packages; echo "$KIT"; exit 0; fi
+
+BUILD=$CACHE/$HASH.partial
+R=$BUILD/root
+BUILDLOG=$CACHE/$HASH.build.log
+: >"$BUILDLOG"
+
+# Unmounts everything under $BUILD, deepest first.
+unmount_build() {
+  local m
+  for m in $(awk -v b="$BUILD/" 'index($2, b) == 1 { print $2 }' /proc/self/mounts | sort -r); do
+    umount "$m" 2>/dev/null || umount -l "$m" || true
+  done
+}
+remove_build() {
+  unmount_build
+  if awk -v b="$BUILD/" 'index($2, b) == 1 { f = 1 } END { exit !f }' /proc/self/mounts; then
+    die "something is still mounted under $BUILD; not deleting it"
+  fi
+  rm -rf --one-file-system "$BUILD"
+}
+on_exit() {
+  local rc=$?
+  unmount_build
+  if [ "$rc" != 0 ]; then
+    log "FAILED (exit $rc); last lines of $BUILDLOG:"
+    tail -n 30 "$BUILDLOG" >&2 || true
+    remove_build || true
+  fi
+}
+trap on_exit EXIT
+
+T_ALL=$EPOCHREALTIME
+# stage NAME COMMAND...: runs COMMAND with its output in the build log and logs its wall time.
+stage() {
+  local name=$1 t0=$EPOCHREALTIME; shift
+  log "stage $name ..."
+  printf '\n===== stage %s\n' "$name" >>"$BUILDLOG"
+  "$@" >>"$BUILDLOG" 2>&1
+  log "stage $name: $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f s", b - a }')"
+}
+
+in_chroot() { chroot "$R" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+  LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"; }
+APT="apt-get -y -q -o APT::Install-Recommends=false -o Acquire::Retries=3 -o Dpkg::Use-Pty=0"
+
+mount_chroot() {
+  mount -t proc proc "$R/proc"
+  mount -t sysfs sysfs "$R/sys"
+  mount --bind /dev "$R/dev"
+  mount --bind /dev/pts "$R/dev/pts"
+}
+
+do_debootstrap() {
+  remove_build
+  mkdir -p "$BUILD"
+  debootstrap --variant=minbase --components=main,contrib "$SUITE" "$R" "$MIRROR"
+}
+
+do_configure() {
+  cat >"$R/etc/apt/sources.list" <<EOF
+deb $MIRROR $SUITE main contrib
+deb $MIRROR $SUITE-updates main contrib
+deb $SECURITY_MIRROR $SUITE-security main contrib
+deb $MIRROR $SUITE-backports main contrib
+EOF
+  # No service may start in the chroot.
+  printf '#!/bin/sh\nexit 101\n' >"$R/usr/sbin/policy-rc.d"
+  chmod 0755 "$R/usr/sbin/policy-rc.d"
+  # A small initrd: only what mounts the kit's root (virtio disk, ext4); no resume device.
+  mkdir -p "$R/etc/initramfs-tools/conf.d" "$R/etc/initramfs-tools/hooks"
+  printf 'MODULES=list\nRESUME=none\n' >"$R/etc/initramfs-tools/conf.d/blankroot-vm"
+  cat >"$R/etc/initramfs-tools/hooks/blankroot-vm" <<'EOF'
+#!/bin/sh
+[ "$1" = prereqs ] && exit 0
+. /usr/share/initramfs-tools/hook-functions
+for m in virtio_pci virtio_blk ext4; do force_load "$m"; done
+EOF
+  chmod 0755 "$R/etc/initramfs-tools/hooks/blankroot-vm"
+  echo blankroot-vm >"$R/etc/hostname"
+  : >"$R/etc/fstab"
+  ln -sf ../proc/self/mounts "$R/etc/mtab"
+}
+
+do_base_packages() {
+  mount_chroot
+  in_chroot $APT update
+  # linux-headers-amd64: for the zfs-dkms build only (removed from the image below).
+  in_chroot $APT install linux-image-amd64 linux-headers-amd64 udev kmod util-linux fdisk gdisk \
+    dosfstools e2fsprogs busybox procps cryptsetup-bin jq
+}
+
+do_zfs() {
+  in_chroot $APT install -t "$SUITE-backports" zfs-dkms zfsutils-linux
+  local kver
+  kver=$(kernel_version)
+  if ! ls "$R/lib/modules/$kver/updates/dkms/"zfs.ko* >/dev/null 2>&1; then
+    echo "zfs.ko missing for $kver after the package install; running dkms autoinstall"
+    in_chroot dkms autoinstall -k "$kver"
+  fi
+  ls "$R/lib/modules/$kver/updates/dkms/"zfs.ko* >/dev/null || { echo "no zfs.ko for $kver"; return 1; }
+  echo "zfs.ko vermagic: $(in_chroot modinfo -F vermagic -k "$kver" zfs)"
+  in_chroot modinfo -F vermagic -k "$kver" zfs | grep -q "^$kver " || { echo "zfs.ko is not for $kver"; return 1; }
+}
+
+kernel_version() {
+  local n
+  n=$(find "$R/lib/modules" -mindepth 1 -maxdepth 1 -type d | wc -l)
+  [ "$n" = 1 ] || { echo "expected one kernel in the chroot, found $n" >&2; return 1; }
+  basename "$(find "$R/lib/modules" -mindepth 1 -maxdepth 1 -type d)"
+}
+
+do_finish() {
+  local kver
+  kver=$(kernel_version)
+  install -m 0755 "$HERE/guest-init.sh" "$R$GUEST_INIT"
+  mkdir -p "$R/share"
+  in_chroot dpkg-query -W -f '${Package} ${Version}\n' >"$BUILD/packages.txt"
+  in_chroot $APT clean
+  rm -f "$R/usr/sbin/policy-rc.d"
+  unmount_build
+  mkdir -p "$BUILD/kit"
+  cp "$R/boot/vmlinuz-$kver" "$BUILD/kit/vmlinuz"
+  cp "$R/boot/initrd.img-$kver" "$BUILD/kit/initrd.img"
+}
+
+# Drops what the guest never uses: compilers, headers, sources, docs, apt lists, and the driver
+# trees of hardware the VM does not have (fewer modules for udev to load at every boot).
+do_slim() {
+  local kver m
+  kver=$(kernel_version)
+  m=$R/lib/modules/$kver/kernel
+  rm -rf "$R"/usr/share/doc/* "$R"/usr/share/man/* "$R"/usr/share/info/* "$R"/usr/share/locale/* \
+    "$R"/usr/share/lintian "$R"/var/lib/apt/lists/* "$R"/var/cache/apt/* "$R"/usr/src/* \
+    "$R"/usr/lib/gcc "$R"/usr/include "$R"/var/lib/dkms/*/*/build "$R"/boot/* \
+    "$R"/lib/modules/"$kver"/build "$R"/lib/modules/"$kver"/source
+  local d
+  for d in gpu net media infiniband staging bluetooth parport watchdog i2c cpufreq hwmon iio isdn \
+    usb hid input video firewire thunderbolt nfc mtd leds mfd platform edac mmc memstick pcmcia \
+    ssb bcma target power gnss misc; do
+    rm -rf "${m:?}/drivers/$d"
+  done
+  rm -rf "$m/sound" "$m/arch/x86/kvm"
+  find "$m/net" -mindepth 1 -maxdepth 1 ! -name 9p -exec rm -rf {} +
+  in_chroot depmod -a "$kver"
+  du -sh "$R"
+}
+
+do_image() {
+  local mb
+  mb=$(du -sm "$R" | cut -f1)
+  mb=$((mb + mb / 5 + 1024))       # 20 % slack plus 1 GiB free for the tests
+  rm -f "$BUILD/kit/rootfs.img"
+  mkfs.ext4 -q -F -L "$LABEL" -d "$R" -E lazy_itable_init=0,lazy_journal_init=0 \
+    "$BUILD/kit/rootfs.img" "${mb}M"
+  local kver zfsver
+  kver=$(kernel_version)
+  zfsver=$(awk '$1 == "zfsutils-linux" { print $2 }' "$BUILD/packages.txt")
+  cat >"$BUILD/kit/kit.env" <<EOF
+KIT_HASH=$HASH
+KIT_LABEL=$LABEL
+KIT_INIT=$GUEST_INIT
+KIT_KVER=$kver
+KIT_ZFS=$zfsver
+KIT_BUILT=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+EOF
+  mv "$BUILD/packages.txt" "$BUILD/kit/"
+  ls -ls "$BUILD/kit"
+}
+
+log "building kit $HASH in $KIT (log: $BUILDLOG)"
+host_packages
+stage debootstrap do_debootstrap
+stage configure do_configure
+stage base-packages do_base_packages
+stage zfs-dkms do_zfs
+stage finish do_finish
+stage slim do_slim
+stage image do_image
+cp "$BUILDLOG" "$BUILD/kit/build.log"
+rm -rf "$KIT"
+mv "$BUILD/kit" "$KIT"
+date -u +%Y-%m-%dT%H:%M:%SZ >"$KIT/complete"
+remove_build
+log "kit $HASH built in $(awk -v a="$T_ALL" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f s", b - a }'): $KIT"
+log "$(grep -E '^KIT_(KVER|ZFS)=' "$KIT/kit.env" | tr '\n' ' ')"
+echo "$KIT"
