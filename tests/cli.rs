@@ -19,7 +19,7 @@ fn plan_example_prints_the_whole_plan() {
     assert!(s.contains("This DESTROYS:"));
     assert!(s.contains("cryptsetup luksFormat --type luks2"));
     assert!(s.contains("< <secret:luks-passphrase>"));
-    assert!(s.contains("zpool create -o ashift=12 -o autotrim=on"));
+    assert!(s.contains("zpool create -f -o ashift=12 -o autotrim=on"));
     assert!(s.contains("boot.initrd.systemd.services.blankroot-rollback"));
     assert!(s.contains("Nothing has been changed."));
 }

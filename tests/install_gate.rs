@@ -220,3 +220,12 @@ fn disk_state_says_what_is_there() {
     assert!(s.contains(&format!("a LUKS2 container {}", p.ids.luks_uuid)));
     assert!(s.contains("the pool rpool with 1 of 4 datasets"));
 }
+
+#[test]
+fn a_disk_under_an_imported_pool_is_refused_even_with_wipe() {
+    let mut f = facts();
+    vda(&mut f).children.push(part("vda1", "zfs_member", None));
+    f.pool_devices.push(blankroot::probe::pools::PoolDevice { pool: "tank".into(), path: "/dev/vda1".into() });
+    let e = gate_err(&f, &Options { wipe: true, ..opts() });
+    assert!(e.message.contains("vda1 is in the imported ZFS pool tank"), "{}", e.message);
+}

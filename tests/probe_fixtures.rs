@@ -22,6 +22,7 @@ fn facts(lsblk_name: &str, byid_name: Option<&str>) -> Facts {
         block_devices: lsblk(lsblk_name),
         by_id: byid_name.map(|n| probe::byid::parse(&fixture(&format!("byid/{n}.txt")))).unwrap_or_default(),
         commands: BTreeMap::new(),
+        pool_devices: Vec::new(),
     }
 }
 

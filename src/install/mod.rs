@@ -195,6 +195,9 @@ pub fn execute(
     for (i, step) in plan.steps[..n].iter().enumerate() {
         let t = Instant::now();
         let label = format!("[{:>2}/{total}] {}", i + 1, step.title);
+        if rep.json {
+            rep.event(serde_json::json!({"event": "start", "id": step.id}), "");
+        }
         match run_one(runner, step, secrets) {
             Ok(result) => {
                 let secs = t.elapsed().as_secs_f64();

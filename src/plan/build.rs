@@ -152,7 +152,9 @@ pub fn build(config: &Config, target: &Target, ids: &Identities) -> Result<Plan>
 
     let mut s = step("pool-create", Phase::Pool, format!("Create the ZFS pool {pool} on {mapper}"));
     s.destructive = true;
-    let mut argv = vec!["zpool".to_string(), "create".into()];
+    // -f: the mapping is this plan's own new LUKS container (its UUID is checked before), so a
+    // ZFS label inside can only come from this plan's own interrupted `zpool create`.
+    let mut argv = vec!["zpool".to_string(), "create".into(), "-f".into()];
     for (k, v) in &config.pool.options {
         argv.extend(["-o".into(), format!("{k}={v}")]);
     }

@@ -101,6 +101,9 @@ pub fn human(plan: &Plan) -> String {
         for c in &s.check {
             let _ = writeln!(o, "       done when: {}", check_line(c));
         }
+        for c in &s.resume {
+            let _ = writeln!(o, "       after a reboot: $ {}", command_line(c));
+        }
         for c in &s.revert {
             let _ = writeln!(o, "       undo: $ {}", command_line(c));
         }

@@ -29,8 +29,16 @@ pub fn from_facts(facts: &Facts, disk: &str) -> Result<Target> {
     if dev.ro {
         return Err(Error::env(format!("{disk} is read-only")).hint("choose a writable disk with --disk"));
     }
-    let in_use = dev.is_in_use();
-    let summary = dev.holders_summary();
+    let mut summary = dev.holders_summary();
+    let mut in_pool = false;
+    for d in dev.walk() {
+        let kpath = format!("/dev/{}", d.kname);
+        for p in facts.pool_devices.iter().filter(|p| p.path == d.path || p.path == kpath) {
+            summary.push(format!("{} is in the imported ZFS pool {}", d.name, p.pool));
+            in_pool = true;
+        }
+    }
+    let in_use = in_pool || dev.is_in_use();
     let (holders, contents) = if in_use { (summary.clone(), summary) } else { (Vec::new(), summary) };
     Ok(Target {
         firmware: match facts.firmware {

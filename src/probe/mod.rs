@@ -4,6 +4,7 @@
 
 pub mod byid;
 pub mod lsblk;
+pub mod pools;
 
 pub use byid::ByIdLink;
 pub use lsblk::BlockDevice;
@@ -33,6 +34,9 @@ pub struct Facts {
     pub by_id: Vec<ByIdLink>,
     /// Each tool in [`TOOLS`]: whether it is on the target's PATH.
     pub commands: BTreeMap<String, bool>,
+    /// Devices under imported ZFS pools (empty without `zpool`).
+    #[serde(default)]
+    pub pool_devices: Vec<pools::PoolDevice>,
 }
 
 /// The programs blankroot may run on the target; `probe` reports which of them are present.
@@ -58,6 +62,11 @@ const BY_ID_DIR: &str = "/dev/disk/by-id";
 /// `lsblk --json --bytes --output-all`.
 pub fn lsblk_cmd() -> Cmd {
     Cmd::new(["lsblk", "--json", "--bytes", "--output-all"])
+}
+
+/// `zpool status -P -L`: imported pools with full, resolved device paths.
+pub fn pools_cmd() -> Cmd {
+    Cmd::new(["zpool", "status", "-P", "-L"])
 }
 
 /// `test -d /sys/firmware/efi`: exit 0 on a machine booted through UEFI.
@@ -90,7 +99,17 @@ pub fn probe(runner: &impl Runner) -> Result<Facts> {
     let firmware = probe_firmware(runner)?;
     let by_id = probe_by_id(runner)?;
     let commands = probe_commands(runner)?;
-    Ok(Facts { firmware, block_devices, by_id, commands })
+    let pool_devices = if commands.get("zpool") == Some(&true) {
+        // Without the ZFS module zpool fails: then no pool is imported.
+        runner
+            .output(&pools_cmd())
+            .ok()
+            .filter(|o| o.success())
+            .map_or_else(Vec::new, |o| pools::parse_status(&o.stdout_str()))
+    } else {
+        Vec::new()
+    };
+    Ok(Facts { firmware, block_devices, by_id, commands, pool_devices })
 }
 
 fn probe_block_devices(runner: &impl Runner) -> Result<Vec<BlockDevice>> {

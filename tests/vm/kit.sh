@@ -236,7 +236,7 @@ EOF
 }
 
 log "building kit $HASH in $KIT (log: $BUILDLOG)"
-host_packages
+stage host-packages host_packages
 stage debootstrap do_debootstrap
 stage configure do_configure
 stage base-packages do_base_packages

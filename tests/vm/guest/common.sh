@@ -1,0 +1,51 @@
+# Sourced by every guest scenario. /share is the host's folder: blankroot binary, config,
+# plan, and out/ for what the host checks. Secrets here are test-only values.
+set -eu
+S=/share
+B=$S/blankroot
+OUT=$S/out
+mkdir -p "$OUT"
+mark() { echo "BLANKROOT-VM-MARK $1"; }
+# Mark names are [A-Za-z0-9._-]: step ids like mount:/boot become mount__boot.
+san() { printf '%s' "$1" | tr -c 'A-Za-z0-9._-' '_'; }
+disk() { echo "/dev/disk/by-id/virtio-$1"; }
+
+# Test secrets: written to 0600 files, never passed on a command line.
+umask 077
+printf '%s' 'vm-test-passphrase-Zq81' > /tmp/passphrase
+printf '%s\n' 'admin-pw-Xk27' > /tmp/admin.pw
+{ echo 'vm-test-passphrase-Zq81'; echo 'admin-pw-Xk27'; } > /tmp/secrets
+umask 022
+
+# Watches every process's argv and environment for a secret while install runs.
+start_leak_scan() {
+    : > "$OUT/leaks.txt"
+    : > "$OUT/scans.txt"
+    (
+        while [ ! -e /tmp/stop-scan ]; do
+            for f in /proc/[0-9]*/cmdline /proc/[0-9]*/environ; do
+                if grep -a -q -F -f /tmp/secrets "$f" 2>/dev/null; then
+                    echo "$f: $(tr '\0' ' ' < "${f%/*}/cmdline" 2>/dev/null)" >> "$OUT/leaks.txt"
+                fi
+            done
+            echo x >> "$OUT/scans.txt"
+        done
+    ) &
+}
+stop_leak_scan() { touch /tmp/stop-scan; wait; }
+
+# Runs `blankroot install …` with JSON progress, turning each event into a console mark
+# (start-<id>, done-<id>, id sanitised by san) the host can cut power on. Exit status in $OUT/install.rc.
+install_marked() {
+    { "$B" install "$@" --format json 2>>"$OUT/install.stderr"; echo $? > "$OUT/install.rc"; } |
+    while IFS= read -r line; do
+        echo "$line" >> "$OUT/install.jsonl"
+        ev=$(echo "$line" | sed -n 's/^{"event":"\([a-z]*\)".*/\1/p')
+        id=$(echo "$line" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
+        case "$ev" in
+            start) mark "start-$(san "$id")" ;;
+            step) mark "done-$(san "$id")" ;;
+        esac
+    done
+    return "$(cat "$OUT/install.rc")"
+}

@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# Boots the blankroot test VM kit (tests/vm/kit.sh) under QEMU/TCG, runs DIR/test.sh in the
+# guest as root, and exits with its status. See tests/vm/README.md.
+#
+#   tests/vm/run.sh --share DIR [--disk FILE[:SERIAL]]... [--timeout SECONDS] [--log FILE]
+#                   [--kill-on-mark NAME] [--kill-after-mark NAME:SECONDS] [--follow]
+#                   [--uefi] [--append KERNEL-ARGS] [--mem MIB] [--smp N] [--qemu-arg ARG]...
+#
+# Exit status: the guest's (from "BLANKROOT-VM-RESULT rc=N"); 124 when --timeout expired;
+# 125 when QEMU ended without a result (guest init failed, kernel panic, QEMU error);
+# 137 when QEMU was killed on purpose by --kill-on-mark/--kill-after-mark; 2 on bad usage.
+# The kit: $BLANKROOT_VM_KIT if set, else what kit.sh prints (building it if needed).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ME=vm
+
+usage() {
+  sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" >&2
+  cat >&2 <<'EOF'
+Options:
+  --share DIR            host folder mounted read-write at /share in the guest; must hold test.sh
+  --disk FILE[:SERIAL]   a raw disk image (made with truncate), attached as virtio-blk with
+                         cache=unsafe,discard=unmap; SERIAL gives /dev/disk/by-id/virtio-SERIAL
+                         ("FILE:" or "FILE" alone: no serial). Repeatable; order = vdb, vdc, ...
+  --timeout SECONDS      kill QEMU (SIGKILL) after this long; exit 124 (default 1200)
+  --log FILE             the serial console log (default: a new /tmp/blankroot-vm.*.log)
+  --kill-on-mark NAME    power cut (SIGKILL to QEMU) as soon as the log shows
+                         "BLANKROOT-VM-MARK NAME"; exit 137
+  --kill-after-mark NAME:SECONDS
+                         power cut SECONDS (decimals allowed) after that mark; exit 137
+  --follow               copy the console to stdout while the guest runs
+  --uefi                 boot through OVMF (UEFI firmware; about 10 s slower)
+  --append ARGS          extra kernel command line arguments
+  --mem MIB, --smp N     guest memory (2048) and vCPUs (2)
+  --qemu-arg ARG         one more QEMU argument (repeatable)
+EOF
+  exit 2
+}
+die() { echo "$ME: error: $*" >&2; exit 2; }
+
+SHARE="" LOG="" TIMEOUT=1200 KILL_ON="" KILL_AFTER="" FOLLOW=0 UEFI=0 APPEND="" MEM=2048 SMP=2
+DISKS=() EXTRA=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --share) SHARE=${2:?}; shift 2 ;;
+    --disk) DISKS+=("${2:?}"); shift 2 ;;
+    --timeout) TIMEOUT=${2:?}; shift 2 ;;
+    --log) LOG=${2:?}; shift 2 ;;
+    --kill-on-mark) KILL_ON=${2:?}; shift 2 ;;
+    --kill-after-mark) KILL_AFTER=${2:?}; shift 2 ;;
+    --follow) FOLLOW=1; shift ;;
+    --uefi) UEFI=1; shift ;;
+    --append) APPEND=${2:?}; shift 2 ;;
+    --mem) MEM=${2:?}; shift 2 ;;
+    --smp) SMP=${2:?}; shift 2 ;;
+    --qemu-arg) EXTRA+=("${2:?}"); shift 2 ;;
+    -h|--help) usage ;;
+    *) echo "$ME: unknown argument: $1" >&2; usage ;;
+  esac
+done
+
+[ -n "$SHARE" ] || die "--share DIR is required"
+[ -d "$SHARE" ] || die "--share $SHARE: not a directory"
+[ -f "$SHARE/test.sh" ] || die "--share $SHARE: no test.sh in it"
+SHARE=$(realpath "$SHARE")
+[[ $TIMEOUT =~ ^[0-9]+$ ]] && [ "$TIMEOUT" -gt 0 ] || die "--timeout wants whole seconds > 0"
+[[ $MEM =~ ^[0-9]+$ && $SMP =~ ^[0-9]+$ ]] || die "--mem and --smp want numbers"
+MARK_NAME_RE='^[A-Za-z0-9._-]+$'
+[ -z "$KILL_ON" ] || [[ $KILL_ON =~ $MARK_NAME_RE ]] || die "--kill-on-mark: a mark name is [A-Za-z0-9._-]+"
+KA_NAME="" KA_USEC=0
+if [ -n "$KILL_AFTER" ]; then
+  KA_NAME=${KILL_AFTER%:*}
+  ka_secs=${KILL_AFTER##*:}
+  [[ $KILL_AFTER == *:* && $KA_NAME =~ $MARK_NAME_RE && $ka_secs =~ ^[0-9]+(\.[0-9]+)?$ ]] ||
+    die "--kill-after-mark wants NAME:SECONDS"
+  KA_USEC=$(awk -v s="$ka_secs" 'BEGIN { printf "%d", s * 1000000 }')
+fi
+
+KIT=${BLANKROOT_VM_KIT:-}
+if [ -z "$KIT" ]; then
+  KIT=$("$HERE/kit.sh" | tail -n 1)
+fi
+[ -f "$KIT/kit.env" ] && [ -f "$KIT/complete" ] || die "$KIT is not a complete kit (see kit.sh)"
+# shellcheck source=/dev/null
+. "$KIT/kit.env"
+command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing (kit.sh installs it)"
+
+if [ -z "$LOG" ]; then
+  LOG=$(mktemp /tmp/blankroot-vm.XXXXXX.log)
+fi
+[[ $LOG != *,* ]] || die "--log: no commas in the path, please"
+mkdir -p "$(dirname "$LOG")"
+: >"$LOG"
+LOG=$(realpath "$LOG")
+
+qesc() { printf '%s' "${1//,/,,}"; }   # QEMU option values escape "," as ",,"
+
+Q=(qemu-system-x86_64 -name blankroot-vm -machine q35 -accel tcg -cpu max -smp "$SMP" -m "$MEM"
+  -display none -no-reboot -nic none -monitor none -serial "file:$LOG"
+  -kernel "$KIT/vmlinuz" -initrd "$KIT/initrd.img"
+  -append "root=LABEL=$KIT_LABEL rw console=ttyS0 init=$KIT_INIT panic=1 $APPEND"
+  -drive "file=$(qesc "$KIT/rootfs.img"),format=raw,if=none,id=kit,snapshot=on"
+  -device virtio-blk-pci,drive=kit
+  -device virtio-rng-pci
+  -virtfs "local,path=$(qesc "$SHARE"),mount_tag=share,security_model=none,id=share")
+if [ "$UEFI" = 1 ]; then
+  [ -f /usr/share/ovmf/OVMF.fd ] || die "--uefi needs /usr/share/ovmf/OVMF.fd (apt-get install ovmf)"
+  Q+=(-bios /usr/share/ovmf/OVMF.fd)
+fi
+i=0
+for d in "${DISKS[@]}"; do
+  i=$((i + 1))
+  if [[ $d == *:* ]]; then path=${d%:*} serial=${d##*:}; else path=$d serial=""; fi
+  [ -f "$path" ] || [ -b "$path" ] || die "--disk $d: $path is not a file or block device"
+  [[ $serial =~ ^[A-Za-z0-9._-]{0,20}$ ]] || die "--disk $d: a serial is at most 20 of [A-Za-z0-9._-]"
+  Q+=(-drive "file=$(qesc "$(realpath "$path")"),format=raw,if=none,id=disk$i,cache=unsafe,discard=unmap"
+    -device "virtio-blk-pci,drive=disk$i${serial:+,serial=$serial}")
+done
+Q+=("${EXTRA[@]}")
+
+TMP=$(mktemp -d /tmp/blankroot-vm-run.XXXXXX)
+PIDFILE=$TMP/qemu.pid
+STATE=$TMP/killed
+Q+=(-pidfile "$PIDFILE")
+TPID="" WPID="" FPID=""
+
+qemu_pid() { # prints QEMU's pid if it is still our QEMU
+  local p
+  p=$(cat "$PIDFILE" 2>/dev/null) || return 1
+  [ -n "$p" ] && grep -q '^qemu-system' "/proc/$p/comm" 2>/dev/null && echo "$p"
+}
+cleanup() {
+  local p
+  if p=$(qemu_pid); then kill -KILL "$p" 2>/dev/null || true; fi
+  [ -z "$WPID" ] || kill "$WPID" 2>/dev/null || true
+  [ -z "$FPID" ] || kill "$FPID" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'echo "$ME: interrupted" >&2; exit 130' INT
+trap 'echo "$ME: terminated" >&2; exit 143' TERM
+
+CR=$'\r'
+has_mark() { grep -aqE "BLANKROOT-VM-MARK ${1//./\\.}([ $CR]|\$)" "$LOG"; }
+usec() { echo "${EPOCHREALTIME/./}"; }
+power_cut() { # power_cut WHY
+  local p
+  p=$(qemu_pid) || return 0
+  echo "$1" >"$STATE"
+  kill -KILL "$p" 2>/dev/null || true
+}
+watcher() {
+  local seen=""
+  while :; do
+    if [ -n "$KILL_ON" ] && has_mark "$KILL_ON"; then
+      power_cut "at mark $KILL_ON"; return 0
+    fi
+    if [ -n "$KA_NAME" ]; then
+      if [ -z "$seen" ] && has_mark "$KA_NAME"; then seen=$(usec); fi
+      if [ -n "$seen" ] && [ $(($(usec) - seen)) -ge "$KA_USEC" ]; then
+        power_cut "${KILL_AFTER#*:} s after mark $KA_NAME"; return 0
+      fi
+    fi
+    sleep 0.05
+  done
+}
+
+echo "$ME: kit $KIT_HASH (kernel $KIT_KVER, zfs $KIT_ZFS); ${#DISKS[@]} disk(s); log: $LOG" >&2
+T0=$(usec)
+timeout --signal=KILL "$TIMEOUT" "${Q[@]}" &
+TPID=$!
+if [ -n "$KILL_ON$KA_NAME" ]; then watcher & WPID=$!; fi
+if [ "$FOLLOW" = 1 ]; then
+  tail -c +1 -s 0.2 -f --pid="$TPID" "$LOG" | tr -d '\r' &
+  FPID=$!
+fi
+qrc=0
+wait "$TPID" || qrc=$?
+if [ -n "$WPID" ]; then kill "$WPID" 2>/dev/null || true; wait "$WPID" 2>/dev/null || true; WPID=""; fi
+if [ -n "$FPID" ]; then wait "$FPID" 2>/dev/null || true; FPID=""; fi
+WALL=$(awk -v a="$T0" -v b="$(usec)" 'BEGIN { printf "%.1f", (b - a) / 1e6 }')
+
+field() { grep -a -o "$1" "$LOG" | tail -n 1 | tr -d '\r' | cut -d= -f2 || true; }
+READY=$(field 'BLANKROOT-VM-MARK ready t=[0-9.]*')
+DONE=$(field 'BLANKROOT-VM-MARK done t=[0-9.]*')
+RESULT=$(field 'BLANKROOT-VM-RESULT rc=[0-9]*')
+timing="wall ${WALL} s${READY:+, guest ready at ${READY} s uptime}${DONE:+, test.sh ran $(awk -v a="$READY" -v b="$DONE" 'BEGIN { printf "%.1f", b - a }') s}"
+
+if [ -s "$STATE" ]; then
+  echo "$ME: killed QEMU on purpose ($(cat "$STATE")): exit 137; $timing; log: $LOG" >&2
+  exit 137
+fi
+if [ "$qrc" = 124 ]; then
+  echo "$ME: TIMEOUT after $TIMEOUT s: exit 124; $timing; log: $LOG; its end:" >&2
+  tail -n 25 "$LOG" | tr -d '\r' >&2
+  exit 124
+fi
+[ -z "$KILL_ON$KA_NAME" ] || echo "$ME: note: the mark ${KILL_ON:-$KA_NAME} never appeared; no power cut" >&2
+if [ -n "$RESULT" ]; then
+  echo "$ME: test.sh exited $RESULT; $timing; log: $LOG" >&2
+  exit "$RESULT"
+fi
+echo "$ME: no result from the guest (QEMU exit $qrc): exit 125; $timing; log: $LOG; its end:" >&2
+tail -n 25 "$LOG" | tr -d '\r' >&2
+exit 125
