@@ -255,7 +255,10 @@ mod tests {
             None => r.fail(&argv(&by_id_cmd()), 1, HOST_BYID_MISSING).fail(&argv(&by_id_exists_cmd()), 1, ""),
         };
         let found: String = tools.iter().map(|t| format!("{t}\n")).collect();
-        r.answer(&argv(&tools_cmd()), found)
+        // The VM fixture's pool, as `zpool status -P -L` lists it: rpool on the LUKS mapping.
+        let status = "  pool: rpool\n state: ONLINE\nconfig:\n\n\tNAME         STATE     READ WRITE CKSUM\n\
+                      \trpool        ONLINE       0     0     0\n\t  /dev/dm-0  ONLINE       0     0     0\n";
+        r.answer(&argv(&tools_cmd()), found).answer(&argv(&pools_cmd()), status)
     }
 
     #[test]
@@ -263,7 +266,8 @@ mod tests {
         let r = machine(VM_LSBLK, Some(VM_BYID), true, &["sfdisk", "lsblk", "cryptsetup", "zpool", "zfs"]);
         let facts = probe(&r).unwrap();
         assert_eq!(facts.firmware, Firmware::Uefi);
-        assert_eq!(r.calls.borrow().len(), 4);
+        assert_eq!(r.calls.borrow().len(), 5, "lsblk, firmware, by-id, tools, zpool status");
+        assert_eq!(facts.pool_devices, vec![pools::PoolDevice { pool: "rpool".into(), path: "/dev/dm-0".into() }]);
 
         let disk = facts.find_disk("/dev/disk/by-id/virtio-disk01").unwrap();
         assert_eq!(disk.kind, "disk");
