@@ -13,3 +13,4 @@ pub mod probe;
 pub mod runner;
 pub mod secret;
 pub mod shell;
+pub mod zfsprops;
