@@ -244,7 +244,7 @@ fn install_then_rollback_boot() {
 #[test]
 #[ignore = "needs the VM kit; run by scripts/test with --ignored"]
 fn busy_disks_are_refused_and_left_byte_identical() {
-    let v = Vm::new(&[("disk03", 1)]);
+    let v = Vm::new(&[("disk03", 6)]);
     let (rc, log) = v.boot("refusals.sh", &[]);
     assert_eq!(rc, 0, "refusal boot failed:\n{}", tail(&log));
     let cases = [
@@ -261,7 +261,7 @@ fn busy_disks_are_refused_and_left_byte_identical() {
         assert!(err.contains(what), "{name}: expected {what:?} in {err}");
         assert!(err.contains("hint: ") && err.contains(hint), "{name}: {err}");
         assert_eq!(v.out(&format!("refuse-{name}.disk")).trim(), "same", "{name}: the disk changed");
-        println!("checked: {name}: exit {code}, names {what:?}, disk byte-identical");
+        println!("checked: {name}: exit {code}, names {what:?}, table and partition byte-identical");
     }
 }
 

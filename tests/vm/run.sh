@@ -31,7 +31,7 @@ Options:
                          power cut SECONDS (decimals allowed) after that mark; exit 137
   --follow               copy the console to stdout while the guest runs
   --uefi                 boot through OVMF (UEFI firmware; about 10 s slower)
-  --append ARGS          extra kernel command line arguments
+  --append ARGS          extra kernel command line arguments ("loglevel=7": kernel boot messages)
   --mem MIB, --smp N     guest memory (2048) and vCPUs (2)
   --qemu-arg ARG         one more QEMU argument (repeatable)
 EOF
@@ -99,7 +99,7 @@ qesc() { printf '%s' "${1//,/,,}"; }   # QEMU option values escape "," as ",,"
 Q=(qemu-system-x86_64 -name blankroot-vm -machine q35 -accel tcg -cpu max -smp "$SMP" -m "$MEM"
   -display none -no-reboot -nic none -monitor none -serial "file:$LOG"
   -kernel "$KIT/vmlinuz" -initrd "$KIT/initrd.img"
-  -append "root=LABEL=$KIT_LABEL rw console=ttyS0 init=$KIT_INIT panic=1 $APPEND"
+  -append "root=LABEL=$KIT_LABEL rw console=ttyS0 init=$KIT_INIT panic=1 quiet $APPEND"
   -drive "file=$(qesc "$KIT/rootfs.img"),format=raw,if=none,id=kit,snapshot=on"
   -device virtio-blk-pci,drive=kit
   -device virtio-rng-pci

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Smoke test of the VM kit and runner (tests/vm/README.md). Builds or reuses the kit, then boots
 # it three times with two disks (serial disk01, and one without a serial):
-#   1. by-id names; a host-built binary runs from /share; LUKS2 (cheap pbkdf2, test only) +
-#      ZFS pool + dataset on disk01; export, close; zfs version;
+#   1. by-id names; a host-built binary runs from /share; GPT + FAT32 on the serial-less disk;
+#      LUKS2 (cheap pbkdf2, test only) + ZFS pool + dataset on disk01; export, close;
+#      zfs version;
 #   2. the same disk file on a second boot: open LUKS, `zpool import -N -d /dev/disk/by-id`,
 #      the data written by boot 1 is there;
 #   3. a power cut requested with --kill-on-mark ends the run with 137.
@@ -58,6 +59,15 @@ fi
 say "ok: 3 virtio disks (kit vda, disk01, and $noserial without serial, which has no by-id name)"
 [ "$(./host-sha256sum </share/test.sh)" = "$(sha256sum </share/test.sh)" ]
 say "ok: a host-built binary runs from /share"
+N=/dev/$noserial
+printf 'label: gpt\nsize=64MiB, type=U, name=ESP\n' | sfdisk -q "$N"
+udevadm settle
+mkfs.fat -F32 -n SMOKE "${N}1" >/dev/null
+[ -e /dev/disk/by-label/SMOKE ]
+mount -t vfat -o umask=0077 "${N}1" /mnt
+echo esp >/mnt/file
+umount /mnt
+say "ok: GPT on $noserial, ${noserial}1 FAT32 with a by-label link, mounted as vfat"
 echo BLANKROOT-VM-MARK luks
 t=$(now)
 printf smoke-pass | cryptsetup luksFormat --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
