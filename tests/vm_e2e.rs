@@ -37,7 +37,11 @@ struct Vm {
 impl Vm {
     /// A share folder with blankroot and the guest scripts, and raw test disks.
     fn new(disks: &[(&'static str, u64)]) -> Vm {
-        let dir = tempfile::Builder::new().prefix("blankroot-vm-").tempdir_in(std::env::temp_dir()).unwrap();
+        let mut dir = tempfile::Builder::new().prefix("blankroot-vm-").tempdir_in(std::env::temp_dir()).unwrap();
+        if std::env::var_os("BLANKROOT_VM_KEEP").is_some() {
+            dir.disable_cleanup(true);
+            eprintln!("keeping {}", dir.path().display());
+        }
         let share = dir.path().join("share");
         std::fs::create_dir_all(share.join("out")).unwrap();
         std::fs::copy(env!("CARGO_BIN_EXE_blankroot"), share.join("blankroot")).unwrap();
@@ -269,7 +273,7 @@ fn busy_disks_are_refused_and_left_byte_identical() {
 /// luksFormat and zpool create; each next boot resumes the install. The last boot completes
 /// it. The witness disk never changes.
 #[test]
-#[ignore = "needs the VM kit; run by scripts/test with --ignored"]
+#[ignore = "needs the VM kit and ~25 min; not yet in scripts/test: one full run failed to resume after a cut 0.2 s into zpool create (see the issue note)"]
 fn power_cuts_at_every_step_boundary_resume() {
     let v = Vm::new(&[("disk01", 6), ("disk02", 1)]);
     write_config(&v);
@@ -281,6 +285,16 @@ fn power_cuts_at_every_step_boundary_resume() {
         ids.iter().map(|id| vec!["--kill-on-mark".into(), format!("done-{}", mark_name(id))]).collect();
     cuts.insert(2, vec!["--kill-after-mark".into(), "start-luks-format:0.3".into()]);
     cuts.insert(6, vec!["--kill-after-mark".into(), "start-pool-create:0.2".into()]);
+    // For debugging one cut: BLANKROOT_VM_CUTS=start-pool-create:0.2 (mark[:seconds], comma-separated).
+    if let Ok(only) = std::env::var("BLANKROOT_VM_CUTS") {
+        cuts = only
+            .split(',')
+            .map(|c| match c.split_once(':') {
+                Some(_) => vec!["--kill-after-mark".into(), c.to_string()],
+                None => vec!["--kill-on-mark".into(), c.to_string()],
+            })
+            .collect();
+    }
     for cut in &cuts {
         let (rc, log) = v.boot("resume.sh", cut);
         let mark = cut[1].split(':').next().unwrap().to_string();

@@ -32,7 +32,8 @@ HOST_NEEDS="debootstrap:debootstrap gpgv:gpgv wget:wget mkfs.ext4:e2fsprogs floc
  /usr/share/keyrings/debian-archive-keyring.gpg:debian-archive-keyring
  /usr/share/ovmf/OVMF.fd:ovmf"
 
-log() { printf 'kit: %s\n' "$*" >&2; }
+exec 4>&2   # the log's own descriptor: traps may run while a stage has stderr redirected
+log() { printf 'kit: %s\n' "$*" >&4; }
 die() { log "error: $*"; exit 1; }
 
 host_packages() {
@@ -95,11 +96,13 @@ on_exit() {
   unmount_build
   if [ "$rc" != 0 ]; then
     log "FAILED (exit $rc); last lines of $BUILDLOG:"
-    tail -n 30 "$BUILDLOG" >&2 || true
+    tail -n 30 "$BUILDLOG" >&4 || true
     remove_build || true
   fi
 }
 trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 T_ALL=$EPOCHREALTIME
 # stage NAME COMMAND...: runs COMMAND with its output in the build log and logs its wall time.
@@ -218,6 +221,7 @@ until dev=$($b findfs "LABEL=$label" 2>/dev/null); do
   $b sleep 0.1
 done
 $b mount -t ext4 -o rw "$dev" /root || fail "mount $dev"
+[ -x "/root$init" ] || fail "no $init on the root file system"
 $b mount --move /dev /root/dev
 $b mount --move /proc /root/proc
 $b mount --move /sys /root/sys

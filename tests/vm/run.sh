@@ -23,7 +23,8 @@ Options:
   --disk FILE[:SERIAL]   a raw disk image (made with truncate), attached as virtio-blk with
                          cache=unsafe,discard=unmap; SERIAL gives /dev/disk/by-id/virtio-SERIAL
                          ("FILE:" or "FILE" alone: no serial). Repeatable; order = vdb, vdc, ...
-  --timeout SECONDS      kill QEMU (SIGKILL) after this long; exit 124 (default 1200)
+  --timeout SECONDS      stop QEMU after this long (TERM, then KILL 10 s later); exit 124
+                         (default 1200)
   --log FILE             the serial console log (default: a new /tmp/blankroot-vm.*.log)
   --kill-on-mark NAME    power cut (SIGKILL to QEMU) as soon as the log shows
                          "BLANKROOT-VM-MARK NAME"; exit 137
@@ -139,8 +140,9 @@ cleanup() {
   rm -rf "$TMP"
 }
 trap cleanup EXIT
-trap 'echo "$ME: interrupted" >&2; exit 130' INT
-trap 'echo "$ME: terminated" >&2; exit 143' TERM
+exec 3>&2   # the traps may run while stderr is redirected (see wait below)
+trap 'echo "$ME: interrupted; QEMU stopped" >&3; exit 130' INT
+trap 'echo "$ME: terminated; QEMU stopped" >&3; exit 143' TERM
 
 CR=$'\r'
 has_mark() { grep -aqE "BLANKROOT-VM-MARK ${1//./\\.}([ $CR]|\$)" "$LOG"; }
@@ -169,7 +171,7 @@ watcher() {
 
 echo "$ME: kit $KIT_HASH (kernel $KIT_KVER, zfs $KIT_ZFS); ${#DISKS[@]} disk(s); log: $LOG" >&2
 T0=$(usec)
-timeout --signal=KILL "$TIMEOUT" "${Q[@]}" &
+timeout --kill-after=10 "$TIMEOUT" "${Q[@]}" &
 TPID=$!
 if [ -n "$KILL_ON$KA_NAME" ]; then watcher & WPID=$!; fi
 if [ "$FOLLOW" = 1 ]; then
@@ -177,7 +179,7 @@ if [ "$FOLLOW" = 1 ]; then
   FPID=$!
 fi
 qrc=0
-wait "$TPID" || qrc=$?
+{ wait "$TPID"; } 2>/dev/null || qrc=$?   # (no "Killed" job notice from bash)
 if [ -n "$WPID" ]; then kill "$WPID" 2>/dev/null || true; wait "$WPID" 2>/dev/null || true; WPID=""; fi
 if [ -n "$FPID" ]; then wait "$FPID" 2>/dev/null || true; FPID=""; fi
 WALL=$(awk -v a="$T0" -v b="$(usec)" 'BEGIN { printf "%.1f", (b - a) / 1e6 }')
@@ -192,7 +194,8 @@ if [ -s "$STATE" ]; then
   echo "$ME: killed QEMU on purpose ($(cat "$STATE")): exit 137; $timing; log: $LOG" >&2
   exit 137
 fi
-if [ "$qrc" = 124 ]; then
+# timeout(1) says 124 after its TERM, 137 if QEMU needed the KILL 10 s later.
+if [ "$qrc" = 124 ] || { [ "$qrc" = 137 ] && [ "$(usec)" -ge $((T0 + TIMEOUT * 1000000)) ]; }; then
   echo "$ME: TIMEOUT after $TIMEOUT s: exit 124; $timing; log: $LOG; its end:" >&2
   tail -n 25 "$LOG" | tr -d '\r' >&2
   exit 124
@@ -202,6 +205,8 @@ if [ -n "$RESULT" ]; then
   echo "$ME: test.sh exited $RESULT; $timing; log: $LOG" >&2
   exit "$RESULT"
 fi
-echo "$ME: no result from the guest (QEMU exit $qrc): exit 125; $timing; log: $LOG; its end:" >&2
+echo "$ME: no result from the guest (QEMU exit $qrc): exit 125; $timing; log: $LOG" >&2
+grep -a -m 5 -E 'BLANKROOT-VM-INIT-FAILED|Kernel panic|QEMU|qemu' "$LOG" | tr -d '\r' >&2 || true
+echo "$ME: the end of the log:" >&2
 tail -n 25 "$LOG" | tr -d '\r' >&2
 exit 125

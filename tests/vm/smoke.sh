@@ -63,6 +63,7 @@ N=/dev/$noserial
 printf 'label: gpt\nsize=64MiB, type=U, name=ESP\n' | sfdisk -q "$N"
 udevadm settle
 mkfs.fat -F32 -n SMOKE "${N}1" >/dev/null
+udevadm settle   # udev sees the new file system through its inotify watch (a "change" event)
 [ -e /dev/disk/by-label/SMOKE ]
 mount -t vfat -o umask=0077 "${N}1" /mnt
 echo esp >/mnt/file

@@ -8,7 +8,11 @@ install_marked --plan $S/plan.json --yes --passphrase-file /tmp/passphrase --unt
 rc=$?
 set -e
 echo "$rc" >> "$OUT/resume-rcs.txt"
-[ "$rc" = 0 ] || exit "$rc"
+if [ "$rc" != 0 ]; then
+    echo "install exited $rc:"
+    cat "$OUT/install.stderr"
+    exit "$rc"
+fi
 zfs list -H -o name -r rpool > "$OUT/final-datasets.txt"
 zfs list -H -t snapshot -o name > "$OUT/final-snapshots.txt"
 ls /mnt/etc/nixos > "$OUT/final-etc-nixos.txt"
