@@ -34,7 +34,9 @@ pub fn is_done(runner: &impl Runner, step: &Step) -> bool {
 
 /// Writes one planned file with its mode and owner, content on stdin (never on argv).
 pub fn write_file(runner: &impl Runner, f: &PlannedFile, secrets: &Secrets) -> Result<()> {
-    let argv = ["install", "-D", "-m", &f.mode, "-o", &f.owner, "-g", &f.group, "/dev/stdin", &f.path];
+    // /proc/self/fd/0 rather than /dev/stdin: the latter is a symlink made by systemd or udev
+    // rules, absent on minimal systems.
+    let argv = ["install", "-D", "-m", &f.mode, "-o", &f.owner, "-g", &f.group, "/proc/self/fd/0", &f.path];
     let cmd = Cmd::new(argv);
     let cmd = match &f.content {
         Content::Text(t) => cmd.stdin(t.as_bytes()),

@@ -43,17 +43,32 @@ start_leak_scan() {
 stop_leak_scan() { touch /tmp/stop-scan; wait; }
 
 # Runs `blankroot install …` with JSON progress, turning each event into a console mark
-# (start-<id>, done-<id>, id sanitised by san) the host can cut power on. Exit status in $OUT/install.rc.
+# (start-<id>, done-<id>, id sanitised by san) the host can cut power on. The events go to a
+# local file first (a reader that dies must not cut blankroot's output short), and the exit
+# status is taken from blankroot itself, not from the pipeline.
 install_marked() {
-    { "$B" install "$@" --format json 2>>"$OUT/install.stderr"; echo $? > "$OUT/install.rc"; } |
-    while IFS= read -r line; do
-        echo "$line" >> "$OUT/install.jsonl"
+    : > /tmp/events
+    ( tail -n +1 -f /tmp/events 2>/dev/null | while IFS= read -r line; do
         ev=$(echo "$line" | sed -n 's/^{"event":"\([a-z]*\)".*/\1/p')
         id=$(echo "$line" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
         case "$ev" in
             start) mark "start-$(san "$id")" ;;
             step) mark "done-$(san "$id")" ;;
         esac
-    done
-    return "$(cat "$OUT/install.rc")"
+      done ) &
+    marker=$!
+    set +e
+    "$B" install "$@" --format json >> /tmp/events 2>> "$OUT/install.stderr"
+    rc=$?
+    set -e
+    sleep 1 # let the marker print the last events
+    kill "$marker" 2>/dev/null || true
+    pkill -f 'tail -n \+1 -f /tmp/events' 2>/dev/null || true
+    cat /tmp/events >> "$OUT/install.jsonl"
+    echo "$rc" > "$OUT/install.rc"
+    if [ "$rc" != 0 ]; then
+        echo "blankroot install exited $rc:"
+        cat "$OUT/install.stderr"
+    fi
+    return "$rc"
 }
