@@ -202,7 +202,9 @@ fn install(args: &InstallArgs) -> Result<()> {
         json: args.format == Format::Json,
     };
     let now = install::verify_machine(&plan, &facts)?;
-    let ours = plan.steps.iter().find(|s| s.id == "partition").is_some_and(|s| install::exec::is_done(&runner, s));
+    let none = secrets::Secrets::default();
+    let ours =
+        plan.steps.iter().find(|s| s.id == "partition").is_some_and(|s| install::exec::is_done(&runner, s, &none));
     install::gate(&plan, &now, &facts, ours, &opts)?;
     let mut tty = secrets::Tty;
     if !ours {

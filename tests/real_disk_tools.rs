@@ -84,4 +84,7 @@ fn real_mkfs_fat_gives_the_planned_volume_id() {
         None,
     );
     assert_eq!(ty.trim(), "FAT32");
+    // The second check: the file system is consistent (fsck.fat -n exits 0).
+    assert_eq!(s.check[1].argv[0], "fsck.fat");
+    run(&with_path(&s.check[1].argv, "/dev/vda1", img), None);
 }

@@ -16,9 +16,12 @@ pub fn command(c: &PlannedCommand, secrets: &Secrets) -> Result<Cmd> {
     })
 }
 
-/// Whether one check holds now. A program that cannot be started counts as "does not hold".
-pub fn check_holds(runner: &impl Runner, c: &Check) -> bool {
-    let Ok(out) = runner.output(&Cmd::new(c.argv.clone())) else { return false };
+/// Whether one check holds now. A program that cannot be started, or a check that needs a
+/// secret not gathered yet, counts as "does not hold".
+pub fn check_holds(runner: &impl Runner, c: &Check, secrets: &Secrets) -> bool {
+    let planned = PlannedCommand { argv: c.argv.clone(), stdin: c.stdin.clone() };
+    let Ok(cmd) = command(&planned, secrets) else { return false };
+    let Ok(out) = runner.output(&cmd) else { return false };
     match &c.expect {
         Expect::Success => out.success(),
         Expect::Failure => !out.success(),
@@ -28,8 +31,8 @@ pub fn check_holds(runner: &impl Runner, c: &Check) -> bool {
 
 /// A step is done when it has checks and they all hold. (Steps that only write files have no
 /// check and always run: writing a file again is harmless.)
-pub fn is_done(runner: &impl Runner, step: &Step) -> bool {
-    !step.check.is_empty() && step.check.iter().all(|c| check_holds(runner, c))
+pub fn is_done(runner: &impl Runner, step: &Step, secrets: &Secrets) -> bool {
+    !step.check.is_empty() && step.check.iter().all(|c| check_holds(runner, c, secrets))
 }
 
 /// Writes one planned file with its mode and owner, content on stdin (never on argv).
@@ -53,7 +56,7 @@ pub fn run_step(runner: &impl Runner, step: &Step, secrets: &Secrets) -> Result<
     for f in &step.files {
         write_file(runner, f, secrets)?;
     }
-    if let Some(c) = step.check.iter().find(|c| !check_holds(runner, c)) {
+    if let Some(c) = step.check.iter().find(|c| !check_holds(runner, c, secrets)) {
         return Err(Error::command(format!("step {} ran, but its check does not hold", step.id)).caused_by(format!(
             "`{}` did not give {}",
             crate::shell::quote_argv(&c.argv),
@@ -69,8 +72,8 @@ pub fn run_step(runner: &impl Runner, step: &Step, secrets: &Secrets) -> Result<
 
 /// Undoes a step's effect on the running system if it is active (its check holds): closes,
 /// exports, unmounts. Returns what went wrong, if anything, without stopping.
-pub fn revert_step(runner: &impl Runner, step: &Step) -> Option<String> {
-    if step.revert.is_empty() || !is_done(runner, step) {
+pub fn revert_step(runner: &impl Runner, step: &Step, secrets: &Secrets) -> Option<String> {
+    if step.revert.is_empty() || !is_done(runner, step, secrets) {
         return None;
     }
     let errors: Vec<String> =

@@ -222,8 +222,8 @@ pub fn execute(
                     if s.revert.is_empty() {
                         continue;
                     }
-                    let active = exec::is_done(runner, s);
-                    if let Some(err) = exec::revert_step(runner, s) {
+                    let active = exec::is_done(runner, s, secrets);
+                    if let Some(err) = exec::revert_step(runner, s, secrets) {
                         undo_errors.push(format!("{}: {err}", s.id));
                     } else if active {
                         rep.event(
@@ -265,14 +265,14 @@ pub fn execute(
 }
 
 fn run_one(runner: &impl Runner, step: &Step, secrets: &secrets::Secrets) -> Result<StepResult> {
-    if exec::is_done(runner, step) {
+    if exec::is_done(runner, step, secrets) {
         return Ok(StepResult::Skipped);
     }
     if !step.resume.is_empty() {
         for c in &step.resume {
             let _ = runner.output(&exec::command(c, secrets)?);
         }
-        if exec::is_done(runner, step) {
+        if exec::is_done(runner, step, secrets) {
             return Ok(StepResult::Skipped);
         }
     }

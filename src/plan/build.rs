@@ -25,7 +25,7 @@ fn cmd_owned(argv: Vec<String>) -> PlannedCommand {
 }
 
 fn check(argv: &[&str], expect: Expect) -> Check {
-    Check { argv: argv.iter().map(|s| s.to_string()).collect(), expect }
+    Check { argv: argv.iter().map(|s| s.to_string()).collect(), stdin: None, expect }
 }
 
 fn step(id: impl Into<String>, phase: Phase, title: impl Into<String>) -> Step {
@@ -114,7 +114,11 @@ pub fn build(config: &Config, target: &Target, ids: &Identities) -> Result<Plan>
     let mut s = step("format-esp", Phase::Disk, format!("Format the ESP {esp} as FAT32"));
     s.destructive = true;
     s.commands.push(cmd(&["mkfs.fat", "-F", "32", "-n", "ESP", "-i", &ids.esp_volume_id(), &esp]));
+    // Durable before it counts as done: a power cut must not leave a half-written FAT behind a
+    // check that passes (the VM tier's power-cut test found this).
+    s.commands.push(cmd(&["sync"]));
     s.check.push(check(&["blkid", "-p", "-s", "UUID", "-o", "value", &esp], Expect::Stdout(ids.esp_uuid.clone())));
+    s.check.push(check(&["fsck.fat", "-n", &esp], Expect::Success));
     steps.push(s);
 
     let mut s = step("luks-format", Phase::Disk, format!("Encrypt {luks} with LUKS2"));
@@ -126,7 +130,17 @@ pub fn build(config: &Config, target: &Target, ids: &Identities) -> Result<Plan>
     argv.extend(config.luks.format_options.iter().cloned());
     argv.push(luks.clone());
     s.commands.push(PlannedCommand { argv, stdin: Some(Stdin::Secret("luks-passphrase".into())) });
+    s.commands.push(cmd(&["sync"]));
     s.check.push(check(&["cryptsetup", "luksUUID", &luks], Expect::Stdout(ids.luks_uuid.clone())));
+    // The UUID alone is not enough: after a power cut right after luksFormat the header can
+    // carry the UUID while the keyslot never reached the disk ("No usable keyslot").
+    s.check.push(Check {
+        argv: ["cryptsetup", "open", "--test-passphrase", "--type", "luks2", "--key-file", "-", &luks]
+            .map(String::from)
+            .to_vec(),
+        stdin: Some(Stdin::Secret("luks-passphrase".into())),
+        expect: Expect::Success,
+    });
     steps.push(s);
 
     let mut s = step("luks-open", Phase::Disk, format!("Open the LUKS partition as {mapper}"));

@@ -165,6 +165,9 @@ pub enum Content {
 #[serde(deny_unknown_fields)]
 pub struct Check {
     pub argv: Vec<String>,
+    /// What the check command reads on stdin (e.g. the passphrase it tests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin: Option<Stdin>,
     pub expect: Expect,
 }
 

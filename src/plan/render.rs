@@ -22,7 +22,10 @@ fn command_line(c: &PlannedCommand) -> String {
 }
 
 fn check_line(c: &Check) -> String {
-    let argv = quote_argv(&c.argv);
+    let mut argv = quote_argv(&c.argv);
+    if let Some(Stdin::Secret(name)) = &c.stdin {
+        argv.push_str(&format!(" < <secret:{name}>"));
+    }
     match &c.expect {
         Expect::Success => format!("`{argv}` succeeds"),
         Expect::Failure => format!("`{argv}` fails"),
