@@ -7,7 +7,7 @@
 
 use crate::error::Result;
 use crate::probe::{self, Facts};
-use crate::runner::Recording;
+use crate::runner::{Cmd, Recording};
 
 const LSBLK: &str = include_str!("lsblk.json");
 const BY_ID: &str = include_str!("by-id.txt");
@@ -21,11 +21,14 @@ pub fn facts() -> Result<Facts> {
 /// A fake runner that answers like the example machine.
 pub fn machine() -> Recording {
     let tools: String = probe::TOOLS.iter().map(|t| format!("{t}\n")).collect();
-    Recording::new()
-        .answer(&probe::lsblk_cmd().argv.iter().map(String::as_str).collect::<Vec<_>>(), LSBLK)
-        .answer(&probe::firmware_cmd().argv.iter().map(String::as_str).collect::<Vec<_>>(), "")
-        .answer(&probe::by_id_cmd().argv.iter().map(String::as_str).collect::<Vec<_>>(), BY_ID)
-        .answer(&probe::tools_cmd().argv.iter().map(String::as_str).collect::<Vec<_>>(), tools)
+    let r = answer(Recording::new(), probe::lsblk_cmd(), LSBLK);
+    let r = answer(r, probe::firmware_cmd(), "");
+    let r = answer(r, probe::by_id_cmd(), BY_ID);
+    answer(r, probe::tools_cmd(), &tools)
+}
+
+fn answer(r: Recording, cmd: Cmd, stdout: &str) -> Recording {
+    r.answer(&cmd.argv.iter().map(String::as_str).collect::<Vec<_>>(), stdout)
 }
 
 #[cfg(test)]

@@ -70,13 +70,23 @@ pub fn run_step(runner: &impl Runner, step: &Step, secrets: &Secrets) -> Result<
     Ok(())
 }
 
+/// What undoing one step did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Undo {
+    /// Nothing to undo: no revert commands, or the step's effect is not active.
+    Inactive,
+    Undone,
+    /// What went wrong (the remaining revert commands still ran).
+    Failed(String),
+}
+
 /// Undoes a step's effect on the running system if it is active (its check holds): closes,
-/// exports, unmounts. Returns what went wrong, if anything, without stopping.
-pub fn revert_step(runner: &impl Runner, step: &Step, secrets: &Secrets) -> Option<String> {
+/// exports, unmounts. Never stops on an error; it reports it.
+pub fn revert_step(runner: &impl Runner, step: &Step, secrets: &Secrets) -> Undo {
     if step.revert.is_empty() || !is_done(runner, step, secrets) {
-        return None;
+        return Undo::Inactive;
     }
     let errors: Vec<String> =
         step.revert.iter().filter_map(|c| runner.run(&Cmd::new(c.argv.clone())).err().map(|e| e.message)).collect();
-    if errors.is_empty() { None } else { Some(errors.join("; ")) }
+    if errors.is_empty() { Undo::Undone } else { Undo::Failed(errors.join("; ")) }
 }

@@ -219,18 +219,16 @@ pub fn execute(
                 receipt.record(&step.id, StepResult::Failed, secs, Some(e.render()));
                 let mut undo_errors = Vec::new();
                 for s in plan.steps[..=i].iter().rev() {
-                    if s.revert.is_empty() {
-                        continue;
-                    }
-                    let active = exec::is_done(runner, s, secrets);
-                    if let Some(err) = exec::revert_step(runner, s, secrets) {
-                        undo_errors.push(format!("{}: {err}", s.id));
-                    } else if active {
-                        rep.event(
-                            serde_json::json!({"event": "undo", "id": s.id}),
-                            &format!("        undone: {}", s.title),
-                        );
-                        receipt.record(&s.id, StepResult::Reverted, 0.0, None);
+                    match exec::revert_step(runner, s, secrets) {
+                        exec::Undo::Inactive => {}
+                        exec::Undo::Failed(err) => undo_errors.push(format!("{}: {err}", s.id)),
+                        exec::Undo::Undone => {
+                            rep.event(
+                                serde_json::json!({"event": "undo", "id": s.id}),
+                                &format!("        undone: {}", s.title),
+                            );
+                            receipt.record(&s.id, StepResult::Reverted, 0.0, None);
+                        }
                     }
                 }
                 receipt.outcome = Outcome::Failed;

@@ -64,7 +64,7 @@ impl Secrets {
     pub fn insert(&mut self, name: &str, value: Secret) {
         self.values.insert(name.to_string(), value);
     }
-    /// Every value, for scanning output in tests.
+    /// The names of the gathered secrets (never their values).
     pub fn names(&self) -> Vec<&str> {
         self.values.keys().map(String::as_str).collect()
     }
