@@ -49,7 +49,7 @@ pub struct InstallArgs {
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
     /// Where the plan and the receipt of this install are kept.
-    #[arg(long, value_name = "DIR", default_value = "/var/lib/blankroot")]
+    #[arg(long, value_name = "DIR", default_value = crate::install::DEFAULT_STATE_DIR)]
     pub state_dir: PathBuf,
     #[arg(long, value_enum, default_value = "human")]
     pub format: Format,
@@ -191,8 +191,15 @@ fn install_plan(args: &InstallArgs, facts: &probe::Facts) -> Result<(Plan, PathB
 fn install(args: &InstallArgs) -> Result<()> {
     use crate::install::{self, Options, Reporter, secrets};
     let runner = Local::default();
+    let clock = std::time::Instant::now();
     let facts = probe::probe(&runner)?;
+    let t_probe = clock.elapsed().as_secs_f64();
     let (plan, plan_path, resumed) = install_plan(args, &facts)?;
+    let t_plan = clock.elapsed().as_secs_f64();
+    let now = install::verify_machine(&plan, &facts)?;
+    let none = secrets::Secrets::default();
+    let partition = plan.steps.iter().find(|s| s.id == "partition");
+    let ours = partition.is_some_and(|s| install::exec::is_done(&runner, s, &none));
     let opts = Options {
         yes: args.yes,
         wipe: args.wipe,
@@ -200,21 +207,29 @@ fn install(args: &InstallArgs) -> Result<()> {
         passphrase_file: args.passphrase_file.clone(),
         state_dir: args.state_dir.clone(),
         json: args.format == Format::Json,
+        known_done: partition.map(|s| (s.id.clone(), ours)).into_iter().collect(),
     };
-    let now = install::verify_machine(&plan, &facts)?;
-    let none = secrets::Secrets::default();
-    let ours =
-        plan.steps.iter().find(|s| s.id == "partition").is_some_and(|s| install::exec::is_done(&runner, s, &none));
     install::gate(&plan, &now, &facts, ours, &opts)?;
     let mut tty = secrets::Tty;
     if !ours {
         install::confirm(&plan, &now, &opts, &mut tty)?;
     }
+    let t_gate = clock.elapsed().as_secs_f64();
     let secrets = secrets::gather(&plan, opts.passphrase_file.as_deref(), &mut tty)?;
+    let t_secrets = clock.elapsed().as_secs_f64();
     let stdout = std::io::stdout();
     let mut lock = stdout.lock();
     let mut rep = Reporter { out: &mut lock, json: opts.json };
-    if !opts.json {
+    if opts.json {
+        // What blankroot spent before the first step (the secrets part includes the time a
+        // person takes to type them, and the password hashing).
+        let _ = writeln!(
+            rep.out,
+            "{}",
+            serde_json::json!({"event": "prepared", "seconds": {
+                "probe": t_probe, "plan": t_plan - t_probe, "gate": t_gate - t_plan, "secrets": t_secrets - t_gate}})
+        );
+    } else {
         let how = if ours {
             "resuming on this plan's disk"
         } else if resumed {

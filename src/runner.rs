@@ -4,9 +4,9 @@
 //! (An SSH runner implements the same trait.)
 
 use crate::error::{Error, Result};
-use std::cell::RefCell;
 use std::io::Write;
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 
 /// One invocation: program, arguments, and optional stdin (which may be secret).
 #[derive(Clone, PartialEq, Eq)]
@@ -74,8 +74,9 @@ impl Output {
     }
 }
 
-/// Runs commands somewhere (this machine, or over SSH).
-pub trait Runner {
+/// Runs commands somewhere (this machine, or over SSH). `Sync`, so independent commands (the
+/// probe's) can run at the same time.
+pub trait Runner: Sync {
     /// Runs the command and returns its output whatever the exit status; errors only when the
     /// program could not be started.
     fn output(&self, cmd: &Cmd) -> Result<Output>;
@@ -150,7 +151,7 @@ impl Runner for Local {
 #[derive(Default)]
 pub struct Recording {
     answers: Vec<(Vec<String>, Output)>,
-    pub calls: RefCell<Vec<Cmd>>,
+    pub calls: Mutex<Vec<Cmd>>,
 }
 
 impl Recording {
@@ -173,7 +174,7 @@ impl Recording {
 
 impl Runner for Recording {
     fn output(&self, cmd: &Cmd) -> Result<Output> {
-        self.calls.borrow_mut().push(cmd.clone());
+        self.calls.lock().expect("a test thread panicked").push(cmd.clone());
         self.answers
             .iter()
             .find(|(argv, _)| *argv == cmd.argv)
@@ -214,6 +215,6 @@ mod tests {
         let r = Recording::new().answer(&["true"], "x");
         assert_eq!(r.run(&Cmd::new(["true"])).unwrap().stdout, b"x");
         assert!(r.run(&Cmd::new(["false"])).is_err());
-        assert_eq!(r.calls.borrow().len(), 2);
+        assert_eq!(r.calls.lock().unwrap().len(), 2);
     }
 }

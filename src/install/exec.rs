@@ -48,7 +48,11 @@ pub fn write_file(runner: &impl Runner, f: &PlannedFile, secrets: &Secrets) -> R
     runner.run(&cmd).map(|_| ()).map_err(|e| e.hint(format!("blankroot could not write {}", f.path)))
 }
 
-/// Runs a step's commands and files, then requires its checks to hold.
+/// Runs a step's commands and files. The step is done when they all succeed and its `verify`
+/// checks hold: those are what a resume relies on never to destroy again what this run made,
+/// so they are proven here, once, on the real result. (Asking every check again would cost a
+/// process or two per step for what the commands' exit status already says; under emulation
+/// that was most of blankroot's overhead: see benches/install_vm.rs.)
 pub fn run_step(runner: &impl Runner, step: &Step, secrets: &Secrets) -> Result<()> {
     for c in &step.commands {
         runner.run(&command(c, secrets)?)?;
@@ -56,7 +60,7 @@ pub fn run_step(runner: &impl Runner, step: &Step, secrets: &Secrets) -> Result<
     for f in &step.files {
         write_file(runner, f, secrets)?;
     }
-    if let Some(c) = step.check.iter().find(|c| !check_holds(runner, c, secrets)) {
+    if let Some(c) = step.check.iter().filter(|c| c.verify).find(|c| !check_holds(runner, c, secrets)) {
         return Err(Error::command(format!("step {} ran, but its check does not hold", step.id)).caused_by(format!(
             "`{}` did not give {}",
             crate::shell::quote_argv(&c.argv),

@@ -33,6 +33,9 @@ pub struct Options {
     pub state_dir: PathBuf,
     /// Progress as JSON lines instead of text.
     pub json: bool,
+    /// Steps whose checks were asked just before `execute` (the gate asks the partition
+    /// step's): whether they held, so they are not asked twice.
+    pub known_done: Vec<(String, bool)>,
 }
 
 /// Progress output: one line per event, text or JSON.
@@ -45,6 +48,16 @@ impl Reporter<'_> {
     fn event(&mut self, value: serde_json::Value, text: &str) {
         let line = if self.json { value.to_string() } else { text.to_string() };
         let _ = writeln!(self.out, "{line}");
+        let _ = self.out.flush();
+    }
+    /// A step begins: a JSON event, or the step's line without its end, so a person sees
+    /// what runs while it runs; [`Reporter::event`] finishes the line.
+    fn start(&mut self, id: &str, label: &str) {
+        let _ = if self.json {
+            writeln!(self.out, "{}", serde_json::json!({"event": "start", "id": id}))
+        } else {
+            write!(self.out, "{label} … ")
+        };
         let _ = self.out.flush();
     }
 }
@@ -166,13 +179,22 @@ pub fn disk_state(plan: &Plan, done: &[String]) -> String {
     }
 }
 
-fn resume_command(plan_path: &Path, opts: &Options) -> String {
-    let mut s = format!("blankroot install --plan {}", crate::shell::quote(&plan_path.display().to_string()));
+/// Where `install` keeps the plan and the receipt unless `--state-dir` says otherwise.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/blankroot";
+
+/// The command that picks this install up again: the same plan, passphrase file, phase and
+/// state directory.
+pub fn resume_command(plan_path: &Path, opts: &Options) -> String {
+    let quote = |p: &Path| crate::shell::quote(&p.display().to_string());
+    let mut s = format!("blankroot install --plan {}", quote(plan_path));
     if let Some(f) = &opts.passphrase_file {
-        s.push_str(&format!(" --passphrase-file {}", crate::shell::quote(&f.display().to_string())));
+        s.push_str(&format!(" --passphrase-file {}", quote(f)));
     }
     if let Some(u) = opts.until {
         s.push_str(&format!(" --until {}", u.name()));
+    }
+    if opts.state_dir != Path::new(DEFAULT_STATE_DIR) {
+        s.push_str(&format!(" --state-dir {}", quote(&opts.state_dir)));
     }
     s
 }
@@ -192,29 +214,32 @@ pub fn execute(
     let n = steps_to_run(plan, opts.until);
     let total = plan.steps.len();
     let mut reached: Vec<String> = Vec::new();
+    // Set once a `starts_over` step has run: from then on no later step can be done already.
+    let mut fresh = false;
     for (i, step) in plan.steps[..n].iter().enumerate() {
         let t = Instant::now();
         let label = format!("[{:>2}/{total}] {}", i + 1, step.title);
-        if rep.json {
-            rep.event(serde_json::json!({"event": "start", "id": step.id}), "");
-        }
-        match run_one(runner, step, secrets) {
+        rep.start(&step.id, &label);
+        let known = opts.known_done.iter().find(|(id, _)| *id == step.id).map(|(_, d)| *d);
+        match run_one(runner, step, secrets, known, fresh) {
             Ok(result) => {
+                fresh |= step.starts_over && result == StepResult::Done;
                 let secs = t.elapsed().as_secs_f64();
                 let word = if result == StepResult::Skipped { "already done" } else { "done" };
                 rep.event(
                     serde_json::json!({"event": "step", "id": step.id, "result": result, "seconds": secs}),
-                    &format!("{label} … {word} ({secs:.1} s)"),
+                    &format!("{word} ({secs:.1} s)"),
                 );
                 receipt.record(&step.id, result, secs, None);
                 receipt.save(&receipt_path)?;
                 reached.push(step.id.clone());
+                pause_if_asked(&step.id);
             }
             Err(e) => {
                 let secs = t.elapsed().as_secs_f64();
                 rep.event(
                     serde_json::json!({"event": "step", "id": step.id, "result": "failed", "seconds": secs, "error": e.message}),
-                    &format!("{label} … FAILED ({secs:.1} s)"),
+                    &format!("FAILED ({secs:.1} s)"),
                 );
                 receipt.record(&step.id, StepResult::Failed, secs, Some(e.render()));
                 let mut undo_errors = Vec::new();
@@ -233,8 +258,12 @@ pub fn execute(
                 }
                 receipt.outcome = Outcome::Failed;
                 receipt.save(&receipt_path)?;
-                let mut err = e.caused_by(format!("while: {}", step.title));
-                err.message = format!("install failed at step {} ({})", i + 1, step.id);
+                // The step's own error becomes the first cause; its hint (if any) a later one.
+                let mut err =
+                    Error::new(e.kind, format!("install failed at step {} ({}): {}", i + 1, step.id, step.title))
+                        .caused_by(&e.message);
+                err.causes.extend(e.causes);
+                err.causes.extend(e.hint);
                 err.causes.push(disk_state(plan, &reached));
                 for u in undo_errors {
                     err.causes.push(format!("could not undo {u}"));
@@ -262,16 +291,39 @@ pub fn execute(
     Ok(receipt.outcome)
 }
 
-fn run_one(runner: &impl Runner, step: &Step, secrets: &secrets::Secrets) -> Result<StepResult> {
-    if exec::is_done(runner, step, secrets) {
-        return Ok(StepResult::Skipped);
-    }
-    if !step.resume.is_empty() {
-        for c in &step.resume {
-            let _ = runner.output(&exec::command(c, secrets)?);
+/// Test hook of the VM tier's power-cut test (tests/vm_e2e.rs): with
+/// `BLANKROOT_TEST_PAUSE_AFTER=<step id>` in the environment, blankroot stops for good right
+/// after that step is recorded, so the test cuts the power exactly at a step boundary rather
+/// than somewhere in the next step. Nothing else reads it.
+fn pause_if_asked(id: &str) {
+    if std::env::var_os("BLANKROOT_TEST_PAUSE_AFTER").is_some_and(|v| v == id) {
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
         }
-        if exec::is_done(runner, step, secrets) {
+    }
+}
+
+/// Runs one step unless it is done (or can be brought back by its resume commands). `known`:
+/// whether its checks held when asked just before; `fresh`: a `starts_over` step ran, so
+/// nothing is done yet and nothing is asked.
+fn run_one(
+    runner: &impl Runner,
+    step: &Step,
+    secrets: &secrets::Secrets,
+    known: Option<bool>,
+    fresh: bool,
+) -> Result<StepResult> {
+    if !fresh {
+        if known.unwrap_or_else(|| exec::is_done(runner, step, secrets)) {
             return Ok(StepResult::Skipped);
+        }
+        if !step.resume.is_empty() {
+            for c in &step.resume {
+                let _ = runner.output(&exec::command(c, secrets)?);
+            }
+            if exec::is_done(runner, step, secrets) {
+                return Ok(StepResult::Skipped);
+            }
         }
     }
     exec::run_step(runner, step, secrets)?;

@@ -1,7 +1,8 @@
 //! Gathering the secrets an install needs, before any step runs: the LUKS passphrase (asked
 //! twice, or read from `--passphrase-file`) and each account's password hash (asked twice and
 //! hashed in-process with yescrypt, read from a password file and hashed, or taken ready from a
-//! hash file). Values live in [`Secret`]s and leave only on a program's stdin.
+//! hash file). Values live in [`Secret`]s and leave only on a program's stdin. Hashing runs on
+//! its own thread while the install goes on; every input is read and checked up front.
 
 use crate::config::PasswordSource;
 use crate::error::{Error, Result};
@@ -10,6 +11,8 @@ use crate::plan::Plan;
 use crate::secret::Secret;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::{Mutex, OnceLock};
+use std::thread::JoinHandle;
 
 /// Asks the person at the terminal. `Tty` is the real one; tests script their own.
 pub trait Prompter {
@@ -51,18 +54,52 @@ impl Prompter for Tty {
     }
 }
 
+/// One secret: ready, or a password hash still being computed on its own thread (yescrypt
+/// costs tens of milliseconds, a third of a second under emulation; it overlaps the disk
+/// steps, and the hash is needed only when the password files are written).
+enum Slot {
+    Ready(Secret),
+    Hashing(Mutex<Option<JoinHandle<Result<String>>>>, OnceLock<Result<Secret>>),
+}
+
 /// The secrets of one install, by the names the plan uses. Debug shows names only.
-#[derive(Default, Debug)]
+#[derive(Default)]
 pub struct Secrets {
-    values: BTreeMap<String, Secret>,
+    values: BTreeMap<String, Slot>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secrets").field("names", &self.names()).finish()
+    }
 }
 
 impl Secrets {
+    /// The secret called `name`; waits for its hash if it is still being computed.
     pub fn get(&self, name: &str) -> Result<&Secret> {
-        self.values.get(name).ok_or_else(|| Error::internal(format!("the secret {name} was not gathered")))
+        match self.values.get(name) {
+            None => Err(Error::internal(format!("the secret {name} was not gathered"))),
+            Some(Slot::Ready(s)) => Ok(s),
+            Some(Slot::Hashing(job, done)) => done
+                .get_or_init(|| {
+                    let job = job.lock().ok().and_then(|mut j| j.take());
+                    let hashed = job
+                        .ok_or_else(|| Error::internal(format!("the hash of {name} was lost")))?
+                        .join()
+                        .map_err(|_| Error::internal(format!("hashing {name} panicked")))??;
+                    Ok(Secret::new(hashed))
+                })
+                .as_ref()
+                .map_err(Clone::clone),
+        }
     }
     pub fn insert(&mut self, name: &str, value: Secret) {
-        self.values.insert(name.to_string(), value);
+        self.values.insert(name.to_string(), Slot::Ready(value));
+    }
+    /// Stores the yescrypt hash of `password` under `name`, computed on another thread.
+    pub fn insert_hash_of(&mut self, name: &str, password: Secret) {
+        let job = std::thread::spawn(move || hash::hash_password(&password));
+        self.values.insert(name.to_string(), Slot::Hashing(Mutex::new(Some(job)), OnceLock::new()));
     }
     /// The names of the gathered secrets (never their values).
     pub fn names(&self) -> Vec<&str> {
@@ -121,27 +158,26 @@ pub fn gather(plan: &Plan, passphrase_file: Option<&Path>, p: &mut dyn Prompter)
         std::iter::once(("root", &c.root_password)).chain(c.users.iter().map(|u| (u.name.as_str(), &u.password)));
     for (name, source) in accounts {
         let key = format!("password:{name}");
-        let hashed = match source {
+        match source {
             PasswordSource::Locked => continue,
             PasswordSource::Prompt => {
                 let how = format!(
                     "give {name} a password_file or password_hash_file in blankroot.toml to install without a terminal"
                 );
-                let pw = ask_twice(p, &format!("password for {name}"), &how)?;
-                hash::hash_password(&pw)?
+                out.insert_hash_of(&key, ask_twice(p, &format!("password for {name}"), &how)?);
             }
             PasswordSource::File { path } => {
                 let text = read_secret_file(Path::new(path), &format!("{name}'s password"))?;
                 let first = Secret::new(text.expose().lines().next().unwrap_or_default().to_string());
-                hash::hash_password(&first)?
+                out.insert_hash_of(&key, first);
             }
             PasswordSource::HashFile { path } => {
                 let text = read_secret_file(Path::new(path), &format!("{name}'s password hash"))?;
-                hash::check_hash_text(text.expose())
-                    .map_err(|pr| Error::input(format!("{path}: {}", pr.message)).hint(pr.hint))?
+                let hash = hash::check_hash_text(text.expose())
+                    .map_err(|pr| Error::input(format!("{path}: {}", pr.message)).hint(pr.hint))?;
+                out.insert(&key, Secret::new(hash));
             }
-        };
-        out.insert(&key, Secret::new(hashed));
+        }
     }
     Ok(out)
 }

@@ -25,7 +25,7 @@ fn cmd_owned(argv: Vec<String>) -> PlannedCommand {
 }
 
 fn check(argv: &[&str], expect: Expect) -> Check {
-    Check { argv: argv.iter().map(|s| s.to_string()).collect(), stdin: None, expect }
+    Check { argv: argv.iter().map(|s| s.to_string()).collect(), stdin: None, expect, verify: false }
 }
 
 fn step(id: impl Into<String>, phase: Phase, title: impl Into<String>) -> Step {
@@ -39,6 +39,7 @@ fn step(id: impl Into<String>, phase: Phase, title: impl Into<String>) -> Step {
         check: Vec::new(),
         revert: Vec::new(),
         resume: Vec::new(),
+        starts_over: false,
     }
 }
 
@@ -95,6 +96,9 @@ pub fn build(config: &Config, target: &Target, ids: &Identities) -> Result<Plan>
         format!("Partition {dev}: GPT, a {} ESP and a LUKS partition", gib(config.esp_size_bytes)),
     );
     s.destructive = true;
+    // A new GPT on the whole disk (and --wipe-partitions): nothing of an earlier install is
+    // left for a later step to find.
+    s.starts_over = true;
     let script = format!(
         "label: gpt\nlabel-id: {}\nsize={}MiB, type={ESP_TYPE}, uuid={}, name=\"ESP\"\ntype={LUKS_TYPE}, uuid={}, name=\"{}\"\n",
         ids.disk_guid.to_uppercase(),
@@ -108,7 +112,12 @@ pub fn build(config: &Config, target: &Target, ids: &Identities) -> Result<Plan>
         stdin: Some(Stdin::Text(script)),
     });
     s.commands.push(cmd(&["udevadm", "settle"]));
-    s.check.push(check(&["blkid", "-p", "-s", "PTUUID", "-o", "value", dev], Expect::Stdout(ids.disk_guid.clone())));
+    // Verified after running: this GUID is how a re-run knows the disk as this plan's own
+    // and never partitions it again.
+    s.check.push(Check {
+        verify: true,
+        ..check(&["blkid", "-p", "-s", "PTUUID", "-o", "value", dev], Expect::Stdout(ids.disk_guid.clone()))
+    });
     steps.push(s);
 
     let mut s = step("format-esp", Phase::Disk, format!("Format the ESP {esp} as FAT32"));
@@ -131,7 +140,12 @@ pub fn build(config: &Config, target: &Target, ids: &Identities) -> Result<Plan>
     argv.push(luks.clone());
     s.commands.push(PlannedCommand { argv, stdin: Some(Stdin::Secret("luks-passphrase".into())) });
     s.commands.push(cmd(&["sync"]));
-    s.check.push(check(&["cryptsetup", "luksUUID", &luks], Expect::Stdout(ids.luks_uuid.clone())));
+    // Verified after running: after a reboot nothing else (no open mapping, no busy device)
+    // would stop a re-run from formatting the container, and the pool in it, again.
+    s.check.push(Check {
+        verify: true,
+        ..check(&["cryptsetup", "luksUUID", &luks], Expect::Stdout(ids.luks_uuid.clone()))
+    });
     // The UUID alone is not enough: after a power cut right after luksFormat the header can
     // carry the UUID while the keyslot never reached the disk ("No usable keyslot").
     s.check.push(Check {
@@ -140,6 +154,9 @@ pub fn build(config: &Config, target: &Target, ids: &Identities) -> Result<Plan>
             .to_vec(),
         stdin: Some(Stdin::Secret("luks-passphrase".into())),
         expect: Expect::Success,
+        // Not verified after a fresh luksFormat: a full key derivation (seconds with the
+        // default PBKDF), and luks-open tests the passphrase right after.
+        verify: false,
     });
     steps.push(s);
 

@@ -121,6 +121,11 @@ pub struct Step {
     /// lost (e.g. import the exported pool), tried before the commands when the check fails.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resume: Vec<PlannedCommand>,
+    /// Running this step starts the install over: every later step works on what it has
+    /// just made (a new partition table on the whole disk), so their checks are not asked
+    /// before they run in the same install: they cannot hold.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub starts_over: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,6 +174,12 @@ pub struct Check {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdin: Option<Stdin>,
     pub expect: Expect,
+    /// Asked again right after the step's commands succeeded. Every check is asked before a
+    /// step runs (is it done already?); after it ran, the commands' success says it is done.
+    /// A `verify` check is the one a later resume relies on never to destroy again what this
+    /// run made, so it is proven once on the real result.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub verify: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -102,7 +102,11 @@ pub fn human(plan: &Plan) -> String {
             }
         }
         for c in &s.check {
-            let _ = writeln!(o, "       done when: {}", check_line(c));
+            let when = if c.verify { " (verified after running)" } else { "" };
+            let _ = writeln!(o, "       done when: {}{when}", check_line(c));
+        }
+        if s.starts_over {
+            let _ = writeln!(o, "       once this has run, every later step starts from nothing (not checked first)");
         }
         for c in &s.resume {
             let _ = writeln!(o, "       after a reboot: $ {}", command_line(c));
