@@ -2,6 +2,8 @@
 //! target, planned with fixed identities so output is reproducible.
 #![allow(dead_code)]
 
+pub mod vm;
+
 use blankroot::config::{self, Config, Overrides};
 use blankroot::plan::{self, Identities, Plan, Target, TargetDisk};
 use std::path::PathBuf;

@@ -154,8 +154,11 @@ do_base_packages() {
   mount_chroot
   in_chroot $APT update
   # linux-headers-amd64: for the zfs-dkms build only (removed from the image below).
+  # whois: mkpasswd (the seed's yescrypt hashing, for the shell-script baseline of the install
+  # benchmark); acl, attr: setfacl/getfacl, setfattr/getfattr (persisted paths keep ACLs and
+  # xattrs).
   in_chroot $APT install linux-image-amd64 linux-headers-amd64 udev kmod util-linux fdisk gdisk \
-    dosfstools e2fsprogs busybox procps cryptsetup-bin jq
+    dosfstools e2fsprogs busybox procps cryptsetup-bin jq whois acl attr
 }
 
 do_zfs() {

@@ -38,6 +38,10 @@ start_leak_scan() {
     while [ ! -s "$OUT/leaks.txt" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
     wait $!
     if [ -s "$OUT/leaks.txt" ]; then echo seen > "$OUT/leak-selftest.txt"; else echo MISSED > "$OUT/leak-selftest.txt"; fi
+    # A sweep that saw the self-test's process may still be writing: wait until one sweep has
+    # started and ended after that process was gone, then start the record afresh.
+    n=$(wc -l < "$OUT/scans.txt")
+    until [ "$(wc -l < "$OUT/scans.txt")" -ge $((n + 2)) ]; do sleep 0.05; done
     : > "$OUT/leaks.txt"
 }
 stop_leak_scan() { touch /tmp/stop-scan; wait; }
@@ -71,4 +75,20 @@ install_marked() {
         cat "$OUT/install.stderr"
     fi
     return "$rc"
+}
+
+# Prints the host's digest of the test disk's whole image as it is now (the host test answers
+# out/digest-req/NAME with out/digest/NAME; tests/common/vm.rs answer_digest_requests). The
+# guest syncs first, so what it wrote has reached the image.
+host_digest() {
+    sync
+    mkdir -p "$OUT/digest-req"
+    : > "$OUT/digest-req/$1"
+    i=0
+    until [ -s "$OUT/digest/$1" ]; do
+        i=$((i + 1))
+        [ "$i" -le 1200 ] || { echo "no digest from the host for $1" >&2; return 1; }
+        sleep 0.1
+    done
+    cat "$OUT/digest/$1"
 }

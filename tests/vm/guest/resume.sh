@@ -3,6 +3,10 @@
 . /share/common.sh
 [ -e $S/plan.json ] || "$B" plan --config $S/cfg.toml --format json -o $S/plan.json
 sha256sum "$(disk disk02)" | cut -d' ' -f1 >> "$OUT/disk02.sums"
+# The host asks for a cut exactly at a step boundary by naming the step: blankroot then stops
+# right after recording it (its test hook), and the host cuts on the step's done- mark.
+BLANKROOT_TEST_PAUSE_AFTER=$(cat $S/pause-after 2>/dev/null || true)
+export BLANKROOT_TEST_PAUSE_AFTER
 set +e
 install_marked --plan $S/plan.json --yes --passphrase-file /tmp/passphrase --until config --state-dir $S/state
 rc=$?
