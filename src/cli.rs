@@ -27,6 +27,30 @@ pub enum Command {
     /// Install: partition, encrypt, create the pool and datasets, write the configuration, run
     /// nixos-install, and close everything so the first boot imports cleanly.
     Install(InstallArgs),
+    /// Fix a libvirt domain for this layout: a serial on every virtio disk, UEFI firmware.
+    /// Shows a diff; writes only after confirmation.
+    Libvirt(LibvirtArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct LibvirtArgs {
+    /// The domain (name, UUID or id): read with `virsh dumpxml`, written with `virsh define`.
+    #[arg(required_unless_present = "xml", conflicts_with = "xml")]
+    pub domain: Option<String>,
+    /// Fix this domain XML file instead (rewritten in place).
+    #[arg(long, value_name = "FILE")]
+    pub xml: Option<PathBuf>,
+    /// The libvirt connection, e.g. qemu:///system.
+    #[arg(long, short = 'c', value_name = "URI", env = "LIBVIRT_DEFAULT_URI", conflicts_with = "xml")]
+    pub connect: Option<String>,
+    /// Write the changes without asking.
+    #[arg(long)]
+    pub yes: bool,
+    /// Turn UEFI secure boot on (off by default: NixOS's systemd-boot entries are not signed).
+    #[arg(long)]
+    pub secure_boot: bool,
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: Format,
 }
 
 #[derive(Args, Debug)]
@@ -133,6 +157,7 @@ pub fn make_plan(args: &PlanArgs) -> Result<Plan> {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Install(args) => install(&args),
+        Command::Libvirt(args) => libvirt(&args),
         Command::Plan(args) => {
             let plan = make_plan(&args)?;
             let text = match args.format {
@@ -240,4 +265,23 @@ fn install(args: &InstallArgs) -> Result<()> {
         let _ = writeln!(rep.out, "blankroot install: {} ({how}, plan {})", plan.target.disk.path, plan_path.display());
     }
     install::execute(&runner, &plan, &plan_path, &secrets, &opts, &mut rep).map(|_| ())
+}
+
+fn libvirt(args: &LibvirtArgs) -> Result<()> {
+    use crate::libvirt::{Request, Source};
+    let source = match (&args.xml, &args.domain) {
+        (Some(f), _) => Source::File(f.clone()),
+        (None, Some(d)) => Source::Domain { name: d.clone(), connect: args.connect.clone() },
+        (None, None) => {
+            return Err(Error::input("name a domain, or an XML file with --xml").hint("blankroot libvirt DOMAIN"));
+        }
+    };
+    let req = Request {
+        source,
+        yes: args.yes,
+        options: crate::libvirt::fix::Options { secure_boot: args.secure_boot },
+        json: args.format == Format::Json,
+    };
+    let stdout = std::io::stdout();
+    crate::libvirt::run(&Local::default(), &req, &mut crate::install::secrets::Tty, &mut stdout.lock()).map(|_| ())
 }

@@ -7,6 +7,7 @@ pub mod error;
 pub mod example;
 pub mod hash;
 pub mod install;
+pub mod libvirt;
 pub mod nixgen;
 pub mod plan;
 pub mod probe;

@@ -147,7 +147,8 @@ impl Runner for Local {
     }
 }
 
-/// A fake runner for unit tests: answers each argv from a table and records every call.
+/// A fake runner for unit tests: answers each argv from a table and records every call. An
+/// argv given several answers gets them in turn, the last one again once they are used up.
 #[derive(Default)]
 pub struct Recording {
     answers: Vec<(Vec<String>, Output)>,
@@ -174,11 +175,14 @@ impl Recording {
 
 impl Runner for Recording {
     fn output(&self, cmd: &Cmd) -> Result<Output> {
-        self.calls.lock().expect("a test thread panicked").push(cmd.clone());
-        self.answers
-            .iter()
-            .find(|(argv, _)| *argv == cmd.argv)
-            .map(|(_, o)| o.clone())
+        let mut calls = self.calls.lock().expect("a test thread panicked");
+        let asked_before = calls.iter().filter(|c| c.argv == cmd.argv).count();
+        calls.push(cmd.clone());
+        let answers: Vec<&Output> = self.answers.iter().filter(|(argv, _)| *argv == cmd.argv).map(|(_, o)| o).collect();
+        answers
+            .get(asked_before)
+            .or(answers.last())
+            .map(|o| (*o).clone())
             .ok_or_else(|| Error::env(format!("cannot run `{}`", cmd.display())).caused_by("not in the fake's table"))
     }
 }
@@ -208,6 +212,13 @@ mod tests {
         let err = Local::default().run(&Cmd::new(["/nonexistent/prog"])).unwrap_err();
         assert_eq!(err.kind, crate::error::ErrorKind::Environment);
         assert!(err.hint.unwrap().contains("install"));
+    }
+
+    #[test]
+    fn recording_answers_in_turn() {
+        let r = Recording::new().answer(&["x"], "1").answer(&["x"], "2");
+        let got: Vec<Vec<u8>> = (0..3).map(|_| r.run(&Cmd::new(["x"])).unwrap().stdout).collect();
+        assert_eq!(got, [b"1".to_vec(), b"2".to_vec(), b"2".to_vec()]);
     }
 
     #[test]

@@ -93,7 +93,8 @@ impl Receipt {
 }
 
 /// Writes `data` to `path` through a temporary file in the same directory and a rename, so
-/// readers see the old or the new content, never a part.
+/// readers see the old or the new content, never a part. A file that exists keeps its
+/// permissions (the temporary file has them before it takes the name).
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -106,6 +107,9 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let tmp = dir.join(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("receipt")));
     let mut f = std::fs::File::create(&tmp).map_err(fail)?;
     f.write_all(data).map_err(fail)?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        f.set_permissions(meta.permissions()).map_err(fail)?;
+    }
     f.sync_all().map_err(fail)?;
     std::fs::rename(&tmp, path).map_err(fail)
 }

@@ -1,0 +1,189 @@
+//! `blankroot libvirt`: fixes a libvirt domain for this layout before install, the two traps of
+//! the seed that lie outside the disk: a `<serial>` on every virtio disk (without one a virtio
+//! disk has no /dev/disk/by-id name, where NixOS imports pools from) and UEFI firmware (the
+//! seed: "you will waste a bunch of time if you forget this"). Works on a domain through
+//! `virsh` (refusing a running one) or on an XML file; shows a unified diff and writes only
+//! after confirmation; a second run has nothing to change. The edits themselves are in `fix`,
+//! the lossless XML view they work on in `xml`.
+
+pub mod fix;
+pub mod xml;
+
+use crate::error::{Error, Result};
+use crate::install::secrets::Prompter;
+use crate::runner::{Cmd, Runner};
+use serde::Serialize;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Where the domain XML comes from and goes back to.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A libvirt domain (name, UUID or id), on `connect` (else virsh's default connection).
+    Domain { name: String, connect: Option<String> },
+    /// A domain XML file, rewritten in place.
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub source: Source,
+    /// Write without asking.
+    pub yes: bool,
+    pub options: fix::Options,
+    /// Report as one JSON document (never asks: `--yes` applies).
+    pub json: bool,
+}
+
+/// What was found and done.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// `domain NAME` or `file PATH`.
+    pub target: String,
+    pub changes: Vec<fix::Change>,
+    pub notes: Vec<String>,
+    /// The unified diff of the XML (empty when nothing changes).
+    pub diff: String,
+    pub applied: bool,
+}
+
+fn virsh(connect: &Option<String>, args: &[&str]) -> Cmd {
+    let mut argv = vec!["virsh".to_string()];
+    if let Some(uri) = connect {
+        argv.extend(["-c".to_string(), uri.clone()]);
+    }
+    argv.extend(args.iter().map(|a| a.to_string()));
+    Cmd::new(argv)
+}
+
+fn on(connect: &Option<String>) -> String {
+    connect.as_ref().map(|c| format!(" on {c}")).unwrap_or_default()
+}
+
+/// The domain's persistent XML, refusing a domain that is not shut off.
+fn read_domain(runner: &impl Runner, name: &str, connect: &Option<String>) -> Result<String> {
+    let uuid = runner.run(&virsh(connect, &["domuuid", name])).map_err(|e| {
+        let mut err = Error::input(format!("no libvirt domain {name}{}", on(connect)));
+        err.causes.push(e.message);
+        err.causes.extend(e.causes);
+        err.hint("list the domains with `virsh list --all` (and pick the connection with --connect or LIBVIRT_DEFAULT_URI, e.g. qemu:///system)")
+    })?;
+    let uuid = uuid.stdout_str().trim().to_string();
+    // The shut-off list by UUID, not `virsh domstate`, whose words are translated.
+    let off = runner.run(&virsh(connect, &["list", "--all", "--uuid", "--state-shutoff"]))?;
+    if !off.stdout_str().lines().any(|l| l.trim() == uuid) {
+        return Err(Error::env(format!("the domain {name} is running; blankroot changes only a powered-off domain"))
+            .hint(format!(
+                "power it off first (`virsh shutdown {name}`, or `virsh destroy {name}` to pull the plug), as the seed says, then run this again"
+            )));
+    }
+    Ok(runner.run(&virsh(connect, &["dumpxml", "--inactive", name]))?.stdout_str())
+}
+
+/// The unified diff between two versions of a document.
+pub fn unified_diff(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
+    similar::TextDiff::from_lines(old, new).unified_diff().context_radius(3).header(old_name, new_name).to_string()
+}
+
+fn ask(req: &Request, label: &str, p: &mut dyn Prompter) -> Result<()> {
+    if req.yes {
+        return Ok(());
+    }
+    let hint = "run again with --yes to write it";
+    if req.json || !p.interactive() {
+        return Err(Error::input(format!("not applied: {label} is unchanged; confirmation needed")).hint(hint));
+    }
+    let answer = p.line(&format!("Apply these changes to {label}? [y/N] "))?;
+    if matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
+        Ok(())
+    } else {
+        Err(Error::input(format!("not applied: {label} is unchanged")).hint(hint))
+    }
+}
+
+/// Runs `blankroot libvirt`, writing progress for people to `out` (JSON mode: the report only).
+pub fn run(runner: &impl Runner, req: &Request, p: &mut dyn Prompter, out: &mut dyn Write) -> Result<Report> {
+    let (label, target, text) = match &req.source {
+        Source::Domain { name, connect } => {
+            (name.clone(), format!("domain {name}{}", on(connect)), read_domain(runner, name, connect)?)
+        }
+        Source::File(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::input(format!("cannot read {}", path.display()))
+                    .caused_by(e)
+                    .hint("give the path of a domain XML file (`virsh dumpxml DOMAIN > FILE`)")
+            })?;
+            (path.display().to_string(), format!("file {}", path.display()), text)
+        }
+    };
+    let fixed = fix::fix(&text, &label, req.options)?;
+    let mut report = Report {
+        target: target.clone(),
+        changes: fixed.changes.clone(),
+        notes: fixed.notes.clone(),
+        diff: unified_diff(&text, &fixed.text, &format!("{label} (now)"), &format!("{label} (after)")),
+        applied: false,
+    };
+    if !req.json {
+        let _ = writeln!(out, "blankroot libvirt: {target}");
+        for n in &report.notes {
+            let _ = writeln!(out, "  note: {n}");
+        }
+        if report.changes.is_empty() {
+            let _ = writeln!(
+                out,
+                "nothing to change: {label} has UEFI firmware and a serial on every virtio disk that can carry one"
+            );
+            return Ok(report);
+        }
+        for c in &report.changes {
+            let _ = writeln!(out, "  + {}", c.describe());
+        }
+        let _ = write!(out, "{}", report.diff);
+        let _ = out.flush();
+    }
+    if report.changes.is_empty() {
+        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&report).expect("a report serialises"));
+        return Ok(report);
+    }
+    if let Err(e) = ask(req, &label, p) {
+        if req.json {
+            let _ = writeln!(out, "{}", serde_json::to_string_pretty(&report).expect("a report serialises"));
+        }
+        return Err(e);
+    }
+    match &req.source {
+        Source::Domain { name, connect } => {
+            runner.run(&virsh(connect, &["define", "/proc/self/fd/0"]).stdin(fixed.text.as_bytes())).map_err(|e| {
+                e.hint(format!(
+                    "libvirt refused the changed definition; {name} is as it was (the diff above shows what was tried)"
+                ))
+            })?;
+            let now = read_domain(runner, name, connect)?;
+            let left = fix::fix(&now, name, req.options)?;
+            if !left.changes.is_empty() {
+                return Err(Error::command(format!("libvirt did not keep the changes to {name}"))
+                    .caused_by(left.changes.iter().map(fix::Change::describe).collect::<Vec<_>>().join("; "))
+                    .hint(format!("look at `virsh dumpxml {name}`; edit it with `virsh edit {name}`")));
+            }
+        }
+        Source::File(path) => crate::install::receipt::write_atomic(path, fixed.text.as_bytes())?,
+    }
+    report.applied = true;
+    if req.json {
+        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&report).expect("a report serialises"));
+    } else {
+        let next = match &req.source {
+            Source::Domain { name, connect } => {
+                let c = connect.as_ref().map(|c| format!(" -c {}", crate::shell::quote(c))).unwrap_or_default();
+                format!("Defined {name}. Start it with `virsh{c} start {}`.", crate::shell::quote(name))
+            }
+            Source::File(path) => {
+                let q = crate::shell::quote(&path.display().to_string());
+                format!("Wrote {}. Load it with `virsh define {q}` (with the domain powered off).", path.display())
+            }
+        };
+        let _ = writeln!(out, "{next}");
+    }
+    Ok(report)
+}
