@@ -71,7 +71,8 @@ fn exact_seed_commands() {
         argv(step(&p, "luks-open"), 0),
         "cryptsetup open --type luks2 --key-file - --allow-discards /dev/vda2 cryptroot"
     );
-    assert_eq!(argv(step(&p, "hostid"), 0), format!("zgenhostid -f {}", p.ids.host_id));
+    assert_eq!(argv(step(&p, "hostid"), 0), "rm -f /etc/hostid", "the installer's /etc/hostid is a read-only link");
+    assert_eq!(argv(step(&p, "hostid"), 1), format!("zgenhostid -f {}", p.ids.host_id));
     assert_eq!(
         argv(step(&p, "pool-create"), 0),
         "zpool create -f -o ashift=12 -o autotrim=on -O acltype=posixacl -O canmount=off -O compression=zstd \

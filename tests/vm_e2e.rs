@@ -104,10 +104,12 @@ fn install_then_rollback_boot() {
     assert_eq!(v.out("snapshots.txt").trim(), "rpool/local/root@blank");
     checked.push("every pool option and dataset property of the plan; @blank exists".into());
 
+    assert_eq!(v.out("zgenhostid-on-link.txt").trim(), "refused", "zgenhostid cannot write through the read-only link");
+    assert!(v.out("zgenhostid-on-link.err").contains("Read-only file system"));
     let hostid_dec: u64 = v.out("pool-hostid.txt").trim().parse().unwrap();
     assert_eq!(format!("{hostid_dec:08x}"), plan.ids.host_id);
     assert!(module_text.contains(&format!("networking.hostId = \"{}\";", plan.ids.host_id)));
-    checked.push("pool hostid = networking.hostId".into());
+    checked.push("pool hostid = networking.hostId, with /etc/hostid a read-only link as on the NixOS installer".into());
 
     for f in plan.steps.iter().flat_map(|s| &s.files) {
         if let (Some(rel), Content::Text(text)) = (f.path.strip_prefix("/mnt/etc/nixos/"), &f.content) {

@@ -177,6 +177,11 @@ pub fn build(config: &Config, target: &Target, ids: &Identities) -> Result<Plan>
         Phase::Pool,
         format!("Set this live system's host id to {} (the installed system's)", ids.host_id),
     );
+    // The NixOS installer's /etc/hostid is a symlink into its read-only store (its own
+    // networking.hostId), and zgenhostid writes with fopen(path, "wb"), which follows the link
+    // and fails with EROFS: remove the link (or an old file) first. (OpenZFS
+    // cmd/zgenhostid/zgenhostid.c; nixos/modules/tasks/network-interfaces.nix.)
+    s.commands.push(cmd(&["rm", "-f", "/etc/hostid"]));
     s.commands.push(cmd(&["zgenhostid", "-f", &ids.host_id]));
     s.check.push(check(&["hostid"], Expect::Stdout(ids.host_id.clone())));
     steps.push(s);

@@ -5,6 +5,14 @@
 D=$(disk disk01)
 sha256sum "$(disk disk02)" | cut -d' ' -f1 > "$OUT/disk02.before"
 "$B" plan --config $S/cfg.toml --format json -o $S/plan.json
+# As on the NixOS installer: /etc/hostid is a symlink into a read-only store, which
+# zgenhostid's fopen follows (and fails on); blankroot must replace the link.
+mkdir -p /tmp/ro-store
+printf '\001\002\003\004' > /tmp/ro-store/hostid
+mount --bind /tmp/ro-store /tmp/ro-store
+mount -o remount,bind,ro /tmp/ro-store
+ln -sfn /tmp/ro-store/hostid /etc/hostid
+if zgenhostid -f 0a0b0c0d 2> "$OUT/zgenhostid-on-link.err"; then echo wrote; else echo refused; fi > "$OUT/zgenhostid-on-link.txt"
 start_leak_scan
 install_marked --plan $S/plan.json --yes --passphrase-file /tmp/passphrase --until config --state-dir $S/state
 stop_leak_scan
