@@ -30,6 +30,25 @@ pub enum Command {
     /// Fix a libvirt domain for this layout: a serial on every virtio disk, UEFI firmware.
     /// Shows a diff; writes only after confirmation.
     Libvirt(LibvirtArgs),
+    /// Check this machine: the installer before install (live), or an installed system. Each
+    /// finding says what is wrong, why it matters and how to fix it; exit 3 on errors.
+    Doctor(DoctorArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DoctorArgs {
+    /// For the live checks: the config whose disk is the target (and --disk etc.).
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Which checks: live (the installer) or installed. Default: installed when / is a ZFS
+    /// dataset and /etc/nixos/blankroot.toml exists, else live.
+    #[arg(long, value_enum)]
+    pub mode: Option<crate::doctor::Mode>,
+    /// Examine the installation mounted at DIR (e.g. /mnt) instead of this system.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: Format,
 }
 
 #[derive(Args, Debug)]
@@ -158,6 +177,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Install(args) => install(&args),
         Command::Libvirt(args) => libvirt(&args),
+        Command::Doctor(args) => doctor(&args),
         Command::Plan(args) => {
             let plan = make_plan(&args)?;
             let text = match args.format {
@@ -222,6 +242,18 @@ fn install(args: &InstallArgs) -> Result<()> {
     let (plan, plan_path, resumed) = install_plan(args, &facts)?;
     let t_plan = clock.elapsed().as_secs_f64();
     let now = install::verify_machine(&plan, &facts)?;
+    // doctor's live checks first (the disk is the destruction gate's below).
+    let doctor_opts = crate::doctor::live::Options {
+        config: plan.config.clone(),
+        install_phase: args.until.is_none_or(|u| u >= crate::plan::Phase::Install),
+        check_disk: false,
+        now_unix: None,
+    };
+    let findings =
+        crate::doctor::live::check_with(&crate::doctor::host::LocalHost::live(&runner), &facts, &doctor_opts);
+    if let Some(e) = crate::doctor::Report::new(crate::doctor::Mode::Live, findings).as_error() {
+        return Err(e);
+    }
     let none = secrets::Secrets::default();
     let partition = plan.steps.iter().find(|s| s.id == "partition");
     let ours = partition.is_some_and(|s| install::exec::is_done(&runner, s, &none));
@@ -284,4 +316,30 @@ fn libvirt(args: &LibvirtArgs) -> Result<()> {
     };
     let stdout = std::io::stdout();
     crate::libvirt::run(&Local::default(), &req, &mut crate::install::secrets::Tty, &mut stdout.lock()).map(|_| ())
+}
+
+fn doctor(args: &DoctorArgs) -> Result<()> {
+    use crate::doctor::{self, host::LocalHost};
+    let runner = Local::default();
+    let host = match &args.root {
+        Some(dir) => LocalHost::mounted(dir, &runner),
+        None => LocalHost::live(&runner),
+    };
+    let mode = args.mode.or(args.root.as_ref().map(|_| doctor::Mode::Installed));
+    let opts = doctor::live::Options {
+        config: config::load(args.config.config.as_deref(), &args.config.overrides())?,
+        install_phase: true,
+        check_disk: true,
+        now_unix: None,
+    };
+    let report = doctor::run(&host, mode, &opts)?;
+    match args.format {
+        Format::Human => print!("{}", report.human()),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report).expect("a report serialises")),
+    }
+    if report.errors == 0 {
+        return Ok(());
+    }
+    Err(Error::env(format!("doctor found {} error(s) and {} warning(s), listed above", report.errors, report.warnings))
+        .hint("fix each as its finding says, then run `blankroot doctor` again"))
 }

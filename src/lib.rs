@@ -3,11 +3,13 @@
 
 pub mod cli;
 pub mod config;
+pub mod doctor;
 pub mod error;
 pub mod example;
 pub mod hash;
 pub mod install;
 pub mod libvirt;
+pub mod mounts;
 pub mod nixgen;
 pub mod plan;
 pub mod probe;

@@ -149,6 +149,7 @@ fn install_then_rollback_boot() {
     let cmd = rollback_command(&module);
     assert_eq!(cmd, "zfs rollback -r rpool/local/root@blank");
     std::fs::write(v.share().join("rollback-command.sh"), format!("{cmd}\n")).unwrap();
+    std::fs::write(v.share().join("hostid"), &plan.ids.host_id).unwrap();
     let (rc, log) = v.boot("rollback.sh", &[]);
     assert_eq!(rc, 0, "boot 2 failed:\n{}", tail(&log));
     assert_eq!(v.out("boot2/root-after.txt"), "", "root is empty after the rollback (canary gone)");
@@ -156,6 +157,29 @@ fn install_then_rollback_boot() {
     assert_eq!(v.out("boot2/home-keep.txt"), "home\n");
     assert!(v.out("boot2/persist-etc-nixos.txt").contains("blankroot.nix"));
     checked.push("boot 2: rollback erased the canary; /persist, /home and /persist/etc/nixos intact".into());
+
+    // doctor's installed-mode checks on the rolled-back tree, mounted as stage 1 would.
+    let report: serde_json::Value = serde_json::from_str(&v.out("boot2/doctor-installed.json"))
+        .unwrap_or_else(|e| panic!("{e}: {}", v.out("boot2/doctor-installed.err")));
+    let findings = report["findings"].as_array().unwrap();
+    let severity = |check: &str| -> Vec<String> {
+        findings.iter().filter(|f| f["check"] == check).map(|f| f["severity"].as_str().unwrap().to_string()).collect()
+    };
+    for check in
+        ["config", "blank-snapshot", "rollback-ran", "hostid", "persist-mounted", "machine-id", "password-hash"]
+    {
+        assert!(
+            severity(check).iter().all(|s| s == "ok") && findings.iter().any(|f| f["check"] == check),
+            "{check}: {findings:#?}"
+        );
+    }
+    assert_eq!(severity("persisted"), ["ok", "ok", "ok"], "{findings:#?}");
+    assert_eq!(severity("rollback-config"), ["warning"], "no nix-instantiate in the VM: said, not hidden");
+    assert_eq!(v.out("boot2/doctor-installed.rc").trim(), "0", "{}", v.out("boot2/doctor-installed.err"));
+    checked.push(
+        "doctor --root: @blank, nothing written since, one host id (config = pool label), /persist and its binds, machine-id, hash 0600"
+            .into(),
+    );
     for c in checked {
         println!("checked: {c}");
     }
@@ -170,6 +194,7 @@ fn busy_disks_are_refused_and_left_byte_identical() {
     let (rc, log) = v.boot_with("refusals.sh", &[], || answer_digest_requests(&share, &disk));
     assert_eq!(rc, 0, "refusal boot failed:\n{}", tail(&log));
     let cases = [
+        ("doctor", 3, "booted with BIOS firmware", "blankroot libvirt"),
         ("signature", 2, "is not empty: vdb contains ext4", "--wipe"),
         ("partitions", 2, "is not empty: vdb has 1 gpt partition: vdb1", "--wipe"),
         ("mounted", 3, "vdb1 is mounted at /tmp/m", "umount"),
@@ -256,6 +281,44 @@ fn a_failed_step_is_undone_and_the_printed_command_resumes() {
     assert!(v.out("undo-etc-nixos-2.txt").contains("blankroot.nix"));
     println!(
         "checked: the printed command resumed: done steps skipped (the pool re-imported, not re-created), the rest done"
+    );
+}
+
+/// doctor on the installer, for real: booted with UEFI (OVMF) and an SMBIOS UUID as libvirt
+/// sets one; the install disk has a serial, another disk has none.
+#[test]
+#[ignore = "needs the VM kit; run by scripts/test with --ignored"]
+fn doctor_checks_the_installer() {
+    let v = Vm::new(&[("disk01", 6), ("", 1)]);
+    let uuid = "3c1f2a9e-7b4d-4e8a-9f60-1d2c3b4a5e6f";
+    let args = ["--uefi", "--qemu-arg", "-uuid", "--qemu-arg", uuid].map(String::from);
+    let (rc, log) = v.boot("doctor-live.sh", &args);
+    assert_eq!(rc, 0, "doctor boot failed:\n{}", tail(&log));
+    let read = |f: &str| -> serde_json::Value {
+        serde_json::from_str(&v.out(f)).unwrap_or_else(|e| panic!("{f}: {e}: {}", v.out(&f.replace(".json", ".err"))))
+    };
+    let report = read("doctor-live.json");
+    let findings = report["findings"].as_array().unwrap();
+    let by =
+        |check: &str| findings.iter().find(|f| f["check"] == check).unwrap_or_else(|| panic!("{check}: {findings:#?}"));
+    for check in ["uefi", "disk-size", "disk-in-use", "by-id", "zfs-module", "zfs-tools", "disk-tools", "clock"] {
+        assert_eq!(by(check)["severity"], "ok", "{check}: {findings:#?}");
+    }
+    assert_eq!(by("by-id")["what"], "/dev/vdb is /dev/disk/by-id/virtio-disk01");
+    assert_eq!(by("nixos-tools")["severity"], "error", "the kit has no NixOS tools");
+    assert_eq!(v.out("doctor-live.rc").trim(), "3");
+    assert!(v.out("doctor-live.txt").contains("ERROR nixos-tools"));
+    println!(
+        "checked: doctor live: UEFI, the disk (size, unused, by-id), ZFS module and tools, disk tools, clock ok; NixOS tools missing is an error (exit 3)"
+    );
+
+    let report = read("doctor-noserial.json");
+    let f = report["findings"].as_array().unwrap().iter().find(|f| f["check"] == "by-id").unwrap().clone();
+    assert_eq!(f["severity"], "warning");
+    assert!(f["what"].as_str().unwrap().contains("/dev/vdc is a virtio disk without a serial number"), "{f}");
+    assert!(f["fix"].as_str().unwrap().contains(&format!("`blankroot libvirt {uuid}`")), "{f}");
+    println!(
+        "checked: doctor live: a virtio disk without a serial gets `blankroot libvirt {uuid}` (the VM's SMBIOS UUID)"
     );
 }
 

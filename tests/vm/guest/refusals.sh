@@ -18,6 +18,17 @@ try() {
     if [ "$after" = "$before" ]; then echo same; else echo CHANGED; fi > "$OUT/refuse-$name.disk"
     mark "refused:$name"
 }
+# doctor's live checks run first: this guest booted with BIOS firmware and has no NixOS tools,
+# so a whole install (no --until) is refused before anything is touched.
+udevadm settle
+before=$(host_digest doctor-before)
+set +e
+"$B" install --disk "$D" --yes --passphrase-file /tmp/passphrase --state-dir /tmp/state-doctor \
+    > "$OUT/refuse-doctor.out" 2> "$OUT/refuse-doctor.err"
+echo $? > "$OUT/refuse-doctor.rc"
+set -e
+if [ "$(host_digest doctor-after)" = "$before" ]; then echo same; else echo CHANGED; fi > "$OUT/refuse-doctor.disk"
+
 # A file system on the whole disk, no partition table.
 mkfs.ext4 -q "$D"
 try signature

@@ -1,0 +1,407 @@
+//! Doctor's checks of a system blankroot installed: the rollback is configured (for the
+//! systemd stage 1: after the pool import, before sysroot.mount) and ran (@blank exists, little
+//! written since); `networking.hostId` = `/etc/hostid` = the pool's host id; `/persist` mounted
+//! and needed for boot; `/etc/nixos`, `/var/lib/nixos`, machine-id and the SSH host keys kept
+//! in it; password hash files 0600 root; no `postDeviceCommands` rollback under systemd.
+//!
+//! What the configuration says is read by evaluating `/etc/nixos/blankroot.nix` with
+//! `nix-instantiate` (stub module arguments, only the options looked at are forced); what the
+//! machine does, from mountinfo, /etc, `zfs`/`zpool`/`zdb` and this boot's journal. What is kept
+//! across the rollback is checked in `persisted`.
+
+use super::Finding;
+use super::host::Host;
+use crate::config::{Config, Initrd};
+use crate::error::Result;
+use crate::mounts;
+use crate::runner::Cmd;
+use serde::Deserialize;
+
+/// Up to this much written to the root since @blank counts as "just rolled back".
+const FRESH_WRITTEN: u64 = 64 << 20;
+/// A boot younger than this should still look freshly rolled back.
+const FRESH_UPTIME: f64 = 900.0;
+
+/// What blankroot.nix says, as `nix-instantiate --eval` reports it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Module {
+    systemd: bool,
+    unit: Option<Unit>,
+    post_resume: String,
+    post_device: String,
+    persist_needed: bool,
+    host_id: Option<String>,
+    machine_id: Option<String>,
+    host_keys: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Unit {
+    #[serde(default)]
+    after: Vec<String>,
+    #[serde(default)]
+    before: Vec<String>,
+    #[serde(default)]
+    wanted_by: Vec<String>,
+    #[serde(default)]
+    script: String,
+    #[serde(default)]
+    unit_config: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+/// The expression that evaluates a NixOS module's text with stub arguments and picks out what
+/// doctor checks (read from stdin, so it works on any root and over any runner).
+fn module_expr(text: &str, unit: &str) -> String {
+    format!(
+        r#"let m = ({text}
+) {{ config = {{}}; pkgs = {{}}; modulesPath = "/"; lib = {{ mkAfter = x: x; mkBefore = x: x; mkDefault = x: x; mkForce = x: x; }}; }};
+  i = m.boot.initrd or {{}};
+in {{
+  systemd = i.systemd.enable or false;
+  unit = i.systemd.services."{unit}" or null;
+  postResume = i.postResumeCommands or "";
+  postDevice = i.postDeviceCommands or "";
+  persistNeeded = m.fileSystems."/persist".neededForBoot or false;
+  hostId = m.networking.hostId or null;
+  machineId = m.environment.etc."machine-id".source or null;
+  hostKeys = map (k: k.path) (m.services.openssh.hostKeys or []);
+}}"#
+    )
+}
+
+fn evaluate(host: &dyn Host, text: &str) -> std::result::Result<Module, String> {
+    let cmd = Cmd::new(["nix-instantiate", "--eval", "--strict", "--json", "-"])
+        .stdin(module_expr(text, crate::nixgen::ROLLBACK_UNIT).into_bytes());
+    let out = host.run(&cmd).map_err(|e| e.message)?;
+    if !out.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = err.lines().filter(|l| !l.contains("build-users-group")).collect();
+        return Err(lines.join(" | "));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
+}
+
+/// A unix time as `YYYY-MM-DD HH:MM` (UTC).
+pub fn utc_date(t: u64) -> String {
+    let (days, secs) = ((t / 86_400) as i64, t % 86_400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", secs / 3600, secs % 3600 / 60)
+}
+
+fn gib(b: u64) -> String {
+    if b < 1 << 20 { format!("{} KiB", b >> 10) } else { format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64) }
+}
+
+/// Runs the installed-system checks.
+pub fn check(host: &dyn Host) -> Result<Vec<Finding>> {
+    let mut out = Vec::new();
+    let Some(text) = host.read_string("/etc/nixos/blankroot.toml") else {
+        out.push(Finding::error(
+            "config",
+            "no /etc/nixos/blankroot.toml: this is not a system blankroot installed, or /etc/nixos is not mounted from /persist",
+            "blankroot reads the layout (pool, datasets, what is persisted) from it",
+            "on a blankroot system, check `findmnt /etc/nixos` (it is a bind of /persist/etc/nixos); elsewhere run `blankroot doctor --mode live`",
+        ));
+        return Ok(out);
+    };
+    let config = match crate::config::parse_str("/etc/nixos/blankroot.toml", &text, &Default::default()) {
+        Ok(c) => c,
+        Err(e) => {
+            out.push(Finding::error(
+                "config",
+                e.message,
+                "blankroot reads the layout from it",
+                e.hint.unwrap_or_else(|| "fix /etc/nixos/blankroot.toml".into()),
+            ));
+            return Ok(out);
+        }
+    };
+    out.push(Finding::ok(
+        "config",
+        format!(
+            "/etc/nixos/blankroot.toml: pool {}, root {}, {} stage 1",
+            config.pool.name,
+            config.full_name(config.root_dataset()),
+            match config.initrd {
+                Initrd::Systemd => "systemd",
+                Initrd::Scripted => "scripted",
+            }
+        ),
+    ));
+    let mountinfo = host.read_string("/proc/self/mountinfo").map(|t| mounts::parse(&t)).unwrap_or_default();
+    let module = match host.read_string("/etc/nixos/blankroot.nix") {
+        None => {
+            out.push(Finding::error(
+                "rollback-config",
+                "no /etc/nixos/blankroot.nix",
+                "it holds the rollback, the file systems and the persistence of this layout",
+                "regenerate it from blankroot.toml with blankroot, then `nixos-rebuild boot`",
+            ));
+            None
+        }
+        Some(t) => match evaluate(host, &t) {
+            Ok(m) => Some(m),
+            Err(why) => {
+                out.push(Finding::warning(
+                    "rollback-config",
+                    format!("cannot evaluate /etc/nixos/blankroot.nix: {why}"),
+                    "what the configuration says about the rollback and /persist cannot be checked",
+                    "run doctor where nix-instantiate works (it does on NixOS); `nix-instantiate --parse /etc/nixos/blankroot.nix` shows syntax errors",
+                ));
+                None
+            }
+        },
+    };
+    if let Some(m) = &module {
+        out.extend(rollback_config(&config, m));
+    }
+    out.extend(post_device_commands(host, &config, module.as_ref()));
+    out.extend(rollback_ran(host, &config));
+    out.extend(hostid(host, &config, module.as_ref()));
+    out.extend(super::persisted::check(
+        host,
+        &config,
+        module.as_ref().map(|m| super::persisted::Said {
+            persist_needed: m.persist_needed,
+            machine_id: m.machine_id.as_deref(),
+            host_keys: &m.host_keys,
+        }),
+        &mountinfo,
+    ));
+    Ok(out)
+}
+
+fn rollback_config(config: &Config, m: &Module) -> Vec<Finding> {
+    let root = config.full_name(config.root_dataset());
+    let rollback = crate::nixgen::rollback_command(config);
+    let import = format!("zfs-import-{}.service", config.pool.name);
+    let fix = "regenerate blankroot.nix from blankroot.toml with blankroot (it writes this unit), then `nixos-rebuild boot` and reboot";
+    if m.systemd {
+        let Some(u) = &m.unit else {
+            return vec![Finding::error(
+                "rollback-config",
+                format!("stage 1 is systemd but blankroot.nix has no {} unit", crate::nixgen::ROLLBACK_UNIT),
+                "nothing rolls the root back: every boot keeps what the last one wrote",
+                fix,
+            )];
+        };
+        let mut wrong = Vec::new();
+        if !u.script.contains(&rollback) {
+            wrong.push(format!("its script does not run `{rollback}`"));
+        }
+        if !u.after.contains(&import) {
+            wrong.push(format!("it is not ordered after {import} (the pool may not be imported yet)"));
+        }
+        if !u.before.iter().any(|b| b == "sysroot.mount") {
+            wrong.push("it is not ordered before sysroot.mount (root may be mounted before it is rolled back)".into());
+        }
+        if !u.wanted_by.iter().any(|w| w == "initrd.target") {
+            wrong.push("nothing pulls it in (wantedBy initrd.target)".into());
+        }
+        if u.unit_config.get("DefaultDependencies").and_then(|v| v.as_str()) != Some("no") {
+            wrong.push("it keeps the default dependencies, which order it after sysroot.mount's targets".into());
+        }
+        if wrong.is_empty() {
+            vec![Finding::ok(
+                "rollback-config",
+                format!("systemd stage 1 runs `{rollback}` after {import}, before sysroot.mount"),
+            )]
+        } else {
+            vec![Finding::error(
+                "rollback-config",
+                format!("the {} unit is wrong: {}", crate::nixgen::ROLLBACK_UNIT, wrong.join("; ")),
+                format!("the root ({root}) must be rolled back after the pool is imported and before it is mounted"),
+                fix,
+            )]
+        }
+    } else if m.post_resume.contains(&rollback) {
+        vec![Finding::ok("rollback-config", format!("scripted stage 1 runs `{rollback}` in postResumeCommands"))]
+    } else {
+        vec![Finding::error(
+            "rollback-config",
+            format!("scripted stage 1, but postResumeCommands does not run `{rollback}`"),
+            "nothing rolls the root back (NixOS imports the root pool in postResumeCommands since 24.11; postDeviceCommands runs before that)",
+            fix,
+        )]
+    }
+}
+
+/// `boot.initrd.postDeviceCommands` under the systemd stage 1 is an error (NixOS's
+/// systemd/initrd.nix asserts it is empty): in blankroot.nix, or anywhere in /etc/nixos.
+fn post_device_commands(host: &dyn Host, config: &Config, m: Option<&Module>) -> Vec<Finding> {
+    let systemd = m.map_or(config.initrd == Initrd::Systemd, |m| m.systemd);
+    if !systemd {
+        return Vec::new();
+    }
+    let mut files: Vec<String> = Vec::new();
+    if m.is_some_and(|m| !m.post_device.trim().is_empty()) {
+        files.push("blankroot.nix".into());
+    }
+    for name in host.list("/etc/nixos").unwrap_or_default() {
+        if !name.ends_with(".nix") || name == "blankroot.nix" {
+            continue;
+        }
+        let text = host.read_string(&format!("/etc/nixos/{name}")).unwrap_or_default();
+        let code: String = text.lines().map(|l| l.split('#').next().unwrap_or_default()).collect::<Vec<_>>().join("\n");
+        if code.contains("postDeviceCommands") {
+            files.push(name);
+        }
+    }
+    if files.is_empty() {
+        return vec![Finding::ok("post-device", "no boot.initrd.postDeviceCommands under the systemd stage 1")];
+    }
+    vec![Finding::error(
+        "post-device",
+        format!("boot.initrd.postDeviceCommands is set ({}) while stage 1 is systemd", files.join(", ")),
+        "systemd stage 1 never runs it: NixOS refuses to build such a system (an assertion in nixos/modules/system/boot/systemd/initrd.nix), so a rollback put there (as in the seed) never happens",
+        "remove it: blankroot.nix rolls back in boot.initrd.systemd.services.blankroot-rollback",
+    )]
+}
+
+fn rollback_ran(host: &dyn Host, config: &Config) -> Vec<Finding> {
+    let root = config.full_name(config.root_dataset());
+    let snap = format!("{root}@blank");
+    let listed = host.run(&Cmd::new(["zfs", "list", "-H", "-t", "snapshot", "-o", "name", &snap]));
+    if !listed.as_ref().is_ok_and(|o| o.success() && o.stdout_str().trim() == snap) {
+        return vec![Finding::error(
+            "blank-snapshot",
+            format!("{snap} does not exist"),
+            "the rollback has nothing to return to: the boot fails in stage 1 or keeps everything",
+            format!(
+                "it must be the snapshot of the empty dataset; if {root} holds nothing you need: boot the installer, import the pool and `zfs snapshot {snap}` right after emptying it (or reinstall)"
+            ),
+        )];
+    }
+    let mut out = vec![Finding::ok("blank-snapshot", format!("{snap} exists"))];
+    let written = host
+        .run(&Cmd::new(["zfs", "get", "-Hp", "-o", "value", "written@blank", &root]))
+        .ok()
+        .filter(|o| o.success())
+        .and_then(|o| o.stdout_str().trim().parse::<u64>().ok());
+    let uptime =
+        host.read_string("/proc/uptime").and_then(|t| t.split_whitespace().next().and_then(|u| u.parse::<f64>().ok()));
+    match written {
+        None => out.push(Finding::warning(
+            "rollback-ran",
+            format!("cannot read written@blank of {root}"),
+            "it tells whether the last boot rolled the root back",
+            format!("`zfs get written@blank {root}`"),
+        )),
+        Some(w) if w <= FRESH_WRITTEN => {
+            out.push(Finding::ok("rollback-ran", format!("{} written to {root} since @blank", gib(w))))
+        }
+        Some(w) if host.booted() && uptime.is_some_and(|u| u < FRESH_UPTIME) => out.push(Finding::error(
+            "rollback-ran",
+            format!("{} written to {root} since @blank, {:.0} s after boot", gib(w), uptime.unwrap_or_default()),
+            "right after a boot the root should be nearly empty: the rollback did not run this boot",
+            "check the rollback unit (`journalctl -b -u blankroot-rollback`), `blankroot verify-rollback arm`, then reboot",
+        )),
+        Some(w) => out.push(Finding::info(
+            "rollback-ran",
+            format!("{} written to {root} since @blank; the next boot erases it (`blankroot diff` shows what)", gib(w)),
+        )),
+    }
+    if host.booted() && config.initrd == Initrd::Systemd {
+        let unit = format!("{}.service", crate::nixgen::ROLLBACK_UNIT);
+        let journal = host.run(&Cmd::new(["journalctl", "-b", "-o", "cat", "--no-pager", "-u", &unit]));
+        if let Some(j) = journal.ok().filter(|o| o.success()) {
+            let text = j.stdout_str();
+            if text.lines().any(|l| l.starts_with("Finished ") || l.contains("Deactivated successfully")) {
+                out.push(Finding::ok("rollback-journal", format!("this boot's journal shows {unit} finished")));
+            } else {
+                out.push(Finding::info("rollback-journal", format!("this boot's journal has no record of {unit}")));
+            }
+        }
+    }
+    out
+}
+
+/// `/etc/hostid` (4 bytes, native byte order) as NixOS writes networking.hostId.
+fn etc_hostid(bytes: &[u8]) -> Option<String> {
+    let b: [u8; 4] = bytes.get(..4)?.try_into().ok()?;
+    Some(format!("{:08x}", u32::from_ne_bytes(b)))
+}
+
+/// The host id in the pool's labels (`zdb -l` on its first device, from `zpool status -P -L`).
+fn pool_hostid(host: &dyn Host, pool: &str) -> Option<String> {
+    let status = host.run(&Cmd::new(["zpool", "status", "-P", "-L", pool])).ok().filter(|o| o.success())?;
+    let dev = crate::probe::pools::parse_status(&status.stdout_str()).into_iter().find(|d| d.pool == pool)?.path;
+    let label = host.run(&Cmd::new(["zdb", "-l", &dev])).ok().filter(|o| o.success())?;
+    let text = label.stdout_str();
+    let dec = text.lines().find_map(|l| l.trim().strip_prefix("hostid: "))?.trim().parse::<u64>().ok()?;
+    Some(format!("{dec:08x}"))
+}
+
+fn hostid(host: &dyn Host, config: &Config, m: Option<&Module>) -> Vec<Finding> {
+    let fix = "the pool was imported elsewhere or the id changed: set networking.hostId (blankroot.toml host_id) to the pool's, `nixos-rebuild boot`, reboot; or import once with `zpool import -f` and export cleanly";
+    let Some(want) = config.host_id.clone() else {
+        return vec![Finding::error(
+            "hostid",
+            "blankroot.toml has no host_id",
+            "the pool is imported without force only under the host id it was created with",
+            "set host_id to the pool's host id (`zdb -l` on its device shows it)",
+        )];
+    };
+    let mut seen = vec![format!("blankroot.toml {want}")];
+    let mut bad = Vec::new();
+    if let Some(n) = m.and_then(|m| m.host_id.clone()) {
+        seen.push(format!("networking.hostId {n}"));
+        if n != want {
+            bad.push(format!("networking.hostId is {n}"));
+        }
+    }
+    match host.read("/etc/hostid").and_then(|b| etc_hostid(&b)) {
+        Some(e) => {
+            seen.push(format!("/etc/hostid {e}"));
+            if e != want {
+                bad.push(format!("/etc/hostid holds {e}"));
+            }
+        }
+        None if host.booted() => bad.push("/etc/hostid is missing (NixOS writes it from networking.hostId)".into()),
+        None => {}
+    }
+    match pool_hostid(host, &config.pool.name) {
+        Some(p) => {
+            seen.push(format!("the pool's label {p}"));
+            if p != want {
+                bad.push(format!("the pool {} was last imported under {p}", config.pool.name));
+            }
+        }
+        None => bad.push(format!("cannot read the host id of pool {} (`zdb -l` on its device)", config.pool.name)),
+    }
+    if bad.is_empty() {
+        vec![Finding::ok("hostid", format!("one host id everywhere: {}", seen.join(", ")))]
+    } else {
+        vec![Finding::error(
+            "hostid",
+            format!("host ids disagree with blankroot.toml's {want}: {}", bad.join("; ")),
+            "a pool last imported under another host id is refused at boot (\"pool was previously in use from another system\") unless forced",
+            fix,
+        )]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_host_ids() {
+        assert_eq!(utc_date(0), "1970-01-01 00:00");
+        assert_eq!(utc_date(1_793_491_200), "2026-11-01 00:00");
+        assert_eq!(utc_date(951_782_400 + 3600 * 13 + 60 * 7), "2000-02-29 13:07");
+        assert_eq!(etc_hostid(&[0xcd, 0xab, 0x34, 0x12]), Some("1234abcd".into()));
+        assert_eq!(etc_hostid(&[1, 2]), None);
+    }
+}

@@ -1,0 +1,586 @@
+//! `blankroot doctor` on fixture machines: a temporary folder stands for the machine's root
+//! (its /sys, /proc/self/mountinfo, /dev/disk/by-id, /etc, /persist), and a fake runner answers
+//! the commands (lsblk, zpool, zfs, zdb, journalctl) with real output formats; nix-instantiate
+//! is the real one, evaluating the real generated blankroot.nix. Every finding is produced by
+//! at least one test here; the VM tier runs doctor for real (tests/vm_e2e.rs).
+
+mod common;
+
+use blankroot::doctor::host::LocalHost;
+use blankroot::doctor::{self, Finding, Mode, Severity, live};
+use blankroot::error::Result;
+use blankroot::plan::Content;
+use blankroot::runner::{Cmd, Local, Output, Recording, Runner};
+use std::collections::BTreeMap;
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::Path;
+
+/// Commands answered from a table (later answers replace earlier ones); nix-instantiate runs
+/// for real.
+#[derive(Default, Clone)]
+struct Fake {
+    answers: BTreeMap<Vec<String>, (i32, String)>,
+}
+
+impl Fake {
+    fn on(mut self, argv: &[&str], status: i32, stdout: &str) -> Fake {
+        self.answers.insert(argv.iter().map(|s| s.to_string()).collect(), (status, stdout.to_string()));
+        self
+    }
+    fn runner(&self) -> Mixed {
+        let mut r = Recording::new();
+        for (argv, (status, out)) in &self.answers {
+            let a: Vec<&str> = argv.iter().map(String::as_str).collect();
+            r = if *status == 0 { r.answer(&a, out.as_str()) } else { r.fail(&a, *status, out) };
+        }
+        Mixed(r)
+    }
+}
+
+struct Mixed(Recording);
+
+impl Runner for Mixed {
+    fn output(&self, cmd: &Cmd) -> Result<Output> {
+        if cmd.argv[0] == "nix-instantiate" { Local::default().output(cmd) } else { self.0.output(cmd) }
+    }
+}
+
+fn write(root: &Path, path: &str, text: &str) {
+    let p = root.join(path.trim_start_matches('/'));
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+fn mkdir(root: &Path, path: &str) {
+    std::fs::create_dir_all(root.join(path.trim_start_matches('/'))).unwrap();
+}
+
+fn link(root: &Path, path: &str, target: &str) {
+    let p = root.join(path.trim_start_matches('/'));
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    let _ = std::fs::remove_file(&p);
+    symlink(target, p).unwrap();
+}
+
+fn argv(c: Cmd) -> Vec<String> {
+    c.argv
+}
+
+fn find<'a>(fs: &'a [Finding], check: &str) -> &'a Finding {
+    fs.iter().find(|f| f.check == check).unwrap_or_else(|| panic!("no {check} finding in {fs:#?}"))
+}
+
+fn all<'a>(fs: &'a [Finding], check: &str) -> Vec<&'a Finding> {
+    fs.iter().filter(|f| f.check == check).collect()
+}
+
+// ---------------------------------------------------------------- live
+
+/// The installer of the example machine: UEFI, a QEMU guest, an empty 20 GiB virtio disk
+/// (serial disk01), the ZFS module loaded, every tool.
+fn live_machine() -> (tempfile::TempDir, Fake) {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    mkdir(r, "/sys/firmware/efi");
+    mkdir(r, "/sys/module/zfs");
+    write(r, "/sys/class/dmi/id/sys_vendor", "QEMU\n");
+    write(r, "/sys/class/dmi/id/product_name", "Standard PC (Q35 + ICH9, 2009)\n");
+    write(r, "/sys/class/dmi/id/product_uuid", "952490ec-138b-4c55-9e78-34e54e59b79a\n");
+    link(r, "/dev/disk/by-id/virtio-disk01", "../../vda");
+    link(r, "/dev/disk/by-id/ata-QEMU_DVD-ROM_QM00001", "../../sr0");
+    let tools: String = blankroot::probe::TOOLS.iter().map(|t| format!("{t}\n")).collect();
+    let fake = Fake::default()
+        .on(&as_str(&argv(blankroot::probe::lsblk_cmd())), 0, include_str!("../src/example/lsblk.json"))
+        .on(&as_str(&argv(blankroot::probe::tools_cmd())), 0, &tools)
+        .on(&as_str(&argv(blankroot::probe::pools_cmd())), 0, "no pools available\n");
+    (dir, fake)
+}
+
+fn as_str(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn live_opts(disk: &str) -> live::Options {
+    let mut config = common::config("seed-defaults");
+    config.disk = disk.into();
+    live::Options { config, install_phase: true, check_disk: true, now_unix: Some(1_795_000_000) }
+}
+
+fn run_live(dir: &Path, fake: &Fake, opts: &live::Options) -> Vec<Finding> {
+    let runner = fake.runner();
+    live::check(&LocalHost::fixture(dir, &runner), opts).unwrap()
+}
+
+#[test]
+fn a_ready_installer_passes_every_live_check() {
+    let (dir, fake) = live_machine();
+    let fs = run_live(dir.path(), &fake, &live_opts("/dev/vda"));
+    for f in &fs {
+        assert_eq!(f.severity, Severity::Ok, "{f:?}");
+    }
+    let checks: Vec<&str> = fs.iter().map(|f| f.check).collect();
+    assert_eq!(
+        checks,
+        ["uefi", "disk-size", "disk-in-use", "by-id", "zfs-module", "zfs-tools", "disk-tools", "nixos-tools", "clock"]
+    );
+    assert_eq!(find(&fs, "by-id").what, "/dev/vda is /dev/disk/by-id/virtio-disk01");
+}
+
+#[test]
+fn bios_firmware_names_the_libvirt_fix_with_this_vms_uuid() {
+    let (dir, fake) = live_machine();
+    std::fs::remove_dir_all(dir.path().join("sys/firmware/efi")).unwrap();
+    let fs = run_live(dir.path(), &fake, &live_opts("/dev/vda"));
+    let f = find(&fs, "uefi");
+    assert_eq!(f.severity, Severity::Error);
+    assert!(f.what.contains("BIOS"), "{f:?}");
+    assert!(f.fix.as_deref().unwrap().contains("`blankroot libvirt 952490ec-138b-4c55-9e78-34e54e59b79a`"), "{f:?}");
+    // Only a warning when the install stops before systemd-boot (--until config).
+    let fs = run_live(dir.path(), &fake, &live::Options { install_phase: false, ..live_opts("/dev/vda") });
+    assert_eq!(find(&fs, "uefi").severity, Severity::Warning);
+    // Bare metal: the firmware menu.
+    std::fs::write(dir.path().join("sys/class/dmi/id/sys_vendor"), "LENOVO\n").unwrap();
+    std::fs::write(dir.path().join("sys/class/dmi/id/product_name"), "21CB\n").unwrap();
+    let fs = run_live(dir.path(), &fake, &live_opts("/dev/vda"));
+    assert!(find(&fs, "uefi").fix.as_deref().unwrap().contains("boot menu"));
+}
+
+#[test]
+fn a_virtio_disk_without_serial_gets_the_exact_libvirt_command() {
+    let (dir, fake) = live_machine();
+    std::fs::remove_file(dir.path().join("dev/disk/by-id/virtio-disk01")).unwrap();
+    let fs = run_live(dir.path(), &fake, &live_opts("/dev/vda"));
+    let f = find(&fs, "by-id");
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(f.what.contains("virtio disk without a serial"), "{f:?}");
+    assert!(f.fix.as_deref().unwrap().contains("blankroot libvirt 952490ec-138b-4c55-9e78-34e54e59b79a"), "{f:?}");
+    // A QEMU guest whose SMBIOS UUID is not set: the command with DOMAIN to fill in.
+    std::fs::write(dir.path().join("sys/class/dmi/id/product_uuid"), "00000000-0000-0000-0000-000000000000\n").unwrap();
+    let fs = run_live(dir.path(), &fake, &live_opts("/dev/vda"));
+    assert!(find(&fs, "by-id").fix.as_deref().unwrap().contains("`blankroot libvirt DOMAIN`"));
+}
+
+#[test]
+fn the_disk_missing_small_busy_or_not_empty() {
+    let (dir, fake) = live_machine();
+    let fs = run_live(dir.path(), &fake, &live_opts("/dev/sdz"));
+    let f = find(&fs, "disk");
+    assert_eq!(f.severity, Severity::Error);
+    assert!(f.what.contains("disk /dev/sdz does not exist"), "{f:?}");
+    assert!(f.fix.as_deref().unwrap().contains("/dev/vda (20.0 GiB)"), "{f:?}");
+
+    let mut small = live_opts("/dev/vda");
+    small.config.esp_size_bytes = 17 << 30;
+    let fs = run_live(dir.path(), &fake, &small);
+    assert_eq!(find(&fs, "disk-size").severity, Severity::Error);
+
+    // The VM capture: vdb holds the mounted ESP and the open LUKS pool; vdc active swap.
+    let busy = fake.clone().on(
+        &as_str(&argv(blankroot::probe::lsblk_cmd())),
+        0,
+        &std::fs::read_to_string(common::fixture("lsblk/vm-luks-zfs-open.json")).unwrap(),
+    );
+    link(dir.path(), "/dev/disk/by-id/virtio-disk01", "../../vdb");
+    let fs = run_live(dir.path(), &busy, &live_opts("/dev/vdb"));
+    let f = find(&fs, "disk-in-use");
+    assert_eq!(f.severity, Severity::Error);
+    assert!(
+        f.what.contains("vdb1 is mounted at /mnt/boot") && f.what.contains("vdb2 is open as /dev/mapper/cryptroot"),
+        "{f:?}"
+    );
+    let fs = run_live(dir.path(), &busy, &live_opts("/dev/vdc"));
+    assert!(find(&fs, "disk-in-use").what.contains("vdc1 is swap, in use"));
+
+    // vda with a partition that holds a file system but is not in use: install needs --wipe.
+    let mut lsblk: serde_json::Value = serde_json::from_str(include_str!("../src/example/lsblk.json")).unwrap();
+    let vda = lsblk["blockdevices"].as_array_mut().unwrap().iter_mut().find(|d| d["name"] == "vda").unwrap();
+    vda["pttype"] = "gpt".into();
+    vda["children"] = serde_json::json!([{
+        "name": "vda1", "kname": "vda1", "path": "/dev/vda1", "type": "part", "size": 1073741824,
+        "ro": false, "rm": false, "fstype": "ext4", "label": "old", "pttype": "gpt", "mountpoints": [null]
+    }]);
+    let used = fake.on(&as_str(&argv(blankroot::probe::lsblk_cmd())), 0, &lsblk.to_string());
+    let fs = run_live(dir.path(), &used, &live_opts("/dev/vda"));
+    let f = find(&fs, "disk-in-use");
+    assert_eq!(f.severity, Severity::Warning, "{f:?}");
+    assert!(
+        f.what.contains("vda has 1 gpt partition: vda1") && f.what.contains("vda1 contains ext4 labelled old"),
+        "{f:?}"
+    );
+    assert!(f.fix.as_deref().unwrap().contains("--wipe"));
+}
+
+#[test]
+fn zfs_module_and_tools() {
+    let (dir, fake) = live_machine();
+    std::fs::remove_dir_all(dir.path().join("sys/module/zfs")).unwrap();
+    let modprobe = ["modprobe", "--dry-run", "--quiet", "zfs"];
+    let fs = run_live(dir.path(), &fake.clone().on(&modprobe, 0, ""), &live_opts("/dev/vda"));
+    assert_eq!(find(&fs, "zfs-module").severity, Severity::Ok);
+    assert!(find(&fs, "zfs-module").what.contains("loadable"));
+    let fs = run_live(
+        dir.path(),
+        &fake.clone().on(&modprobe, 1, "modprobe: FATAL: Module zfs not found"),
+        &live_opts("/dev/vda"),
+    );
+    let f = find(&fs, "zfs-module");
+    assert_eq!(f.severity, Severity::Error);
+    assert!(f.fix.as_deref().unwrap().contains("NixOS installer"));
+
+    let few =
+        fake.on(&as_str(&argv(blankroot::probe::tools_cmd())), 0, "sfdisk\nlsblk\nblkid\nmount\numount\nudevadm\n");
+    let fs = run_live(dir.path(), &few, &live_opts("/dev/vda"));
+    assert_eq!(find(&fs, "zfs-tools").what, "missing: zpool, zfs, zgenhostid");
+    assert_eq!(find(&fs, "disk-tools").what, "missing: cryptsetup, mkfs.fat");
+    let f = find(&fs, "nixos-tools");
+    assert_eq!(f.severity, Severity::Error);
+    assert!(f.fix.as_deref().unwrap().contains("--until config"));
+    let fs = run_live(dir.path(), &few, &live::Options { install_phase: false, ..live_opts("/dev/vda") });
+    assert_eq!(find(&fs, "nixos-tools").severity, Severity::Warning);
+}
+
+#[test]
+fn a_clock_in_the_past_is_an_error() {
+    let (dir, fake) = live_machine();
+    let fs = run_live(dir.path(), &fake, &live::Options { now_unix: Some(86_400 * 365), ..live_opts("/dev/vda") });
+    let f = find(&fs, "clock");
+    assert_eq!(f.severity, Severity::Error);
+    assert!(f.what.contains("1971-01-01"), "{f:?}");
+    assert!(f.fix.as_deref().unwrap().contains("timedatectl set-ntp true"));
+}
+
+// ---------------------------------------------------------------- installed
+
+const HOSTID: &str = "5eed0007";
+
+/// A booted system installed from the seed-defaults plan (its real generated files), every
+/// check passing: the mounts as NixOS's stage 1 makes them, /etc as activation makes it.
+fn installed_machine() -> (tempfile::TempDir, Fake) {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    let plan = common::plan_for("seed-defaults");
+    assert_eq!(plan.ids.host_id, HOSTID);
+    for f in plan.steps.iter().flat_map(|s| &s.files) {
+        if let (Some(rel), Content::Text(t)) = (f.path.strip_prefix("/mnt"), &f.content) {
+            write(r, rel, t);
+        }
+    }
+    write(
+        r,
+        "/proc/self/mountinfo",
+        "22 1 0:21 / / rw,relatime shared:1 - zfs rpool/local/root rw,xattr,posixacl\n\
+         23 22 0:22 / /nix rw,relatime shared:2 - zfs rpool/local/nix rw,xattr,posixacl\n\
+         24 22 0:23 / /persist rw,relatime shared:3 - zfs rpool/safe/persist rw,xattr,posixacl\n\
+         25 22 0:23 /etc/nixos /etc/nixos rw,relatime shared:3 - zfs rpool/safe/persist rw,xattr,posixacl\n\
+         26 22 0:23 /var/lib/nixos /var/lib/nixos rw,relatime shared:3 - zfs rpool/safe/persist rw,xattr,posixacl\n\
+         27 22 0:23 /var/log /var/log rw,relatime shared:3 - zfs rpool/safe/persist rw,xattr,posixacl\n\
+         28 22 0:24 / /home rw,relatime shared:4 - zfs rpool/safe/home rw,xattr,posixacl\n\
+         29 22 254:1 / /boot rw,relatime shared:5 - vfat /dev/vda1 rw,fmask=0077,dmask=0077\n",
+    );
+    write(r, "/proc/uptime", "42.17 70.01\n");
+    std::fs::write(r.join("etc/hostid"), u32::from_str_radix(HOSTID, 16).unwrap().to_ne_bytes()).unwrap();
+    write(
+        r,
+        "/etc/fstab",
+        "# This is a generated file.  Do not edit!\n/dev/disk/by-uuid/EAF1-F8FF /boot vfat umask=0077 0 2\n\
+         rpool/safe/persist /persist zfs x-initrd.mount 0 0\n",
+    );
+    link(r, "/etc/machine-id", "/etc/static/machine-id");
+    link(r, "/etc/static", "/nix/store/abc-etc/etc");
+    link(r, "/nix/store/abc-etc/etc/machine-id", "/persist/etc/machine-id");
+    write(r, "/persist/etc/machine-id", "3f464d545b626970777e858c939aa1a8\n");
+    write(r, "/persist/etc/ssh/ssh_host_ed25519_key", "key\n");
+    let hash = r.join("persist/etc/nixos-secrets/passwords/admin");
+    write(r, "/persist/etc/nixos-secrets/passwords/admin", "$y$j9T$salt$hash\n");
+    std::fs::set_permissions(&hash, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let status = "  pool: rpool\n state: ONLINE\nconfig:\n\n\tNAME         STATE     READ WRITE CKSUM\n\
+                  \trpool        ONLINE       0     0     0\n\t  /dev/dm-0  ONLINE       0     0     0\n\nerrors: No known data errors\n";
+    let label = format!(
+        "------------------------------------\nLABEL 0\n------------------------------------\n    version: 5000\n    name: 'rpool'\n    state: 0\n    txg: 4\n    pool_guid: 123\n    errata: 0\n    hostid: {}\n    hostname: 'nixos'\n",
+        u32::from_str_radix(HOSTID, 16).unwrap()
+    );
+    let fake = Fake::default()
+        .on(
+            &["zfs", "list", "-H", "-t", "snapshot", "-o", "name", "rpool/local/root@blank"],
+            0,
+            "rpool/local/root@blank\n",
+        )
+        .on(&["zfs", "get", "-Hp", "-o", "value", "written@blank", "rpool/local/root"], 0, "1519616\n")
+        .on(&["zpool", "status", "-P", "-L", "rpool"], 0, status)
+        .on(&["zdb", "-l", "/dev/dm-0"], 0, &label)
+        .on(
+            &["journalctl", "-b", "-o", "cat", "--no-pager", "-u", "blankroot-rollback.service"],
+            0,
+            "Starting Roll back rpool/local/root to @blank...\nFinished Roll back rpool/local/root to @blank.\n",
+        );
+    (dir, fake)
+}
+
+fn run_installed(dir: &Path, fake: &Fake) -> Vec<Finding> {
+    let runner = fake.runner();
+    doctor::installed::check(&LocalHost::fixture(dir, &runner)).unwrap()
+}
+
+fn edit(dir: &Path, path: &str, from: &str, to: &str) {
+    let p = dir.join(path.trim_start_matches('/'));
+    let text = std::fs::read_to_string(&p).unwrap();
+    assert!(text.contains(from), "{path} has no {from:?}");
+    std::fs::write(&p, text.replace(from, to)).unwrap();
+}
+
+#[test]
+fn a_healthy_installed_system_passes() {
+    let (dir, fake) = installed_machine();
+    let fs = run_installed(dir.path(), &fake);
+    for f in &fs {
+        assert_eq!(f.severity, Severity::Ok, "{f:#?}");
+    }
+    assert!(find(&fs, "rollback-config").what.contains("after zfs-import-rpool.service, before sysroot.mount"));
+    assert!(find(&fs, "hostid").what.contains("5eed0007"));
+    assert_eq!(all(&fs, "persisted").len(), 3, "/etc/nixos, /var/lib/nixos, /var/log");
+    let runner = fake.runner();
+    assert_eq!(doctor::detect_mode(&LocalHost::fixture(dir.path(), &runner)), Mode::Installed);
+}
+
+#[test]
+fn a_missing_or_misordered_rollback_unit_is_an_error() {
+    let (dir, fake) = installed_machine();
+    edit(dir.path(), "/etc/nixos/blankroot.nix", "after = [ \"zfs-import-rpool.service\" ];", "after = [ ];");
+    let f = find(&run_installed(dir.path(), &fake), "rollback-config").clone();
+    assert_eq!(f.severity, Severity::Error);
+    assert!(f.what.contains("not ordered after zfs-import-rpool.service"), "{f:?}");
+    edit(dir.path(), "/etc/nixos/blankroot.nix", "before = [ \"sysroot.mount\" ];", "");
+    let f = find(&run_installed(dir.path(), &fake), "rollback-config").clone();
+    assert!(f.what.contains("before sysroot.mount"), "{f:?}");
+    edit(
+        dir.path(),
+        "/etc/nixos/blankroot.nix",
+        "boot.initrd.systemd.services.blankroot-rollback",
+        "boot.initrd.systemd.services.other",
+    );
+    let f = find(&run_installed(dir.path(), &fake), "rollback-config").clone();
+    assert!(f.what.contains("has no blankroot-rollback unit"), "{f:?}");
+}
+
+#[test]
+fn post_device_commands_under_systemd_is_flagged() {
+    let (dir, fake) = installed_machine();
+    edit(
+        dir.path(),
+        "/etc/nixos/configuration.nix",
+        "networking.hostName",
+        "boot.initrd.postDeviceCommands = lib.mkAfter ''\n    zfs rollback -r rpool/local/root@blank\n  '';\n  networking.hostName",
+    );
+    let f = find(&run_installed(dir.path(), &fake), "post-device").clone();
+    assert_eq!(f.severity, Severity::Error);
+    assert!(f.what.contains("configuration.nix") && f.why.contains("systemd/initrd.nix"), "{f:?}");
+    // A comment mentioning it is not a setting.
+    let (dir, fake) = installed_machine();
+    edit(
+        dir.path(),
+        "/etc/nixos/configuration.nix",
+        "networking.hostName",
+        "# no postDeviceCommands here\n  networking.hostName",
+    );
+    assert_eq!(find(&run_installed(dir.path(), &fake), "post-device").severity, Severity::Ok);
+}
+
+#[test]
+fn the_scripted_stage_one_is_checked_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = common::plan_for("scripted-two-users");
+    for f in plan.steps.iter().flat_map(|s| &s.files) {
+        if let (Some(rel), Content::Text(t)) = (f.path.strip_prefix("/mnt"), &f.content) {
+            write(dir.path(), rel, t);
+        }
+    }
+    let fs = run_installed(dir.path(), &Fake::default());
+    assert!(
+        find(&fs, "rollback-config")
+            .what
+            .contains("scripted stage 1 runs `zfs rollback -r rpool/local/root@blank` in postResumeCommands")
+    );
+    edit(dir.path(), "/etc/nixos/blankroot.nix", "zfs rollback -r", "echo zfs rollback -q");
+    assert_eq!(find(&run_installed(dir.path(), &Fake::default()), "rollback-config").severity, Severity::Error);
+}
+
+#[test]
+fn no_blank_snapshot_or_a_full_root_right_after_boot() {
+    let (dir, fake) = installed_machine();
+    let none = fake.clone().on(&["zfs", "list", "-H", "-t", "snapshot", "-o", "name", "rpool/local/root@blank"], 1, "");
+    let f = find(&run_installed(dir.path(), &none), "blank-snapshot").clone();
+    assert_eq!(f.severity, Severity::Error);
+    assert!(f.what.contains("rpool/local/root@blank does not exist"));
+    let full = fake.on(&["zfs", "get", "-Hp", "-o", "value", "written@blank", "rpool/local/root"], 0, "2147483648\n");
+    let f = find(&run_installed(dir.path(), &full), "rollback-ran").clone();
+    assert_eq!(f.severity, Severity::Error);
+    assert!(f.what.contains("2048.0 MiB written") && f.why.contains("did not run"), "{f:?}");
+    // Long after boot that is just what the next boot erases.
+    write(dir.path(), "/proc/uptime", "86400.0 1.0\n");
+    assert_eq!(find(&run_installed(dir.path(), &full), "rollback-ran").severity, Severity::Info);
+}
+
+#[test]
+fn host_ids_must_agree() {
+    let (dir, fake) = installed_machine();
+    std::fs::write(dir.path().join("etc/hostid"), 0x12345678u32.to_ne_bytes()).unwrap();
+    let f = find(&run_installed(dir.path(), &fake), "hostid").clone();
+    assert_eq!(f.severity, Severity::Error);
+    assert!(f.what.contains("/etc/hostid holds 12345678"), "{f:?}");
+    std::fs::remove_file(dir.path().join("etc/hostid")).unwrap();
+    assert!(find(&run_installed(dir.path(), &fake), "hostid").what.contains("/etc/hostid is missing"));
+    let (dir, fake) = installed_machine();
+    let other = fake.on(&["zdb", "-l", "/dev/dm-0"], 0, "    name: 'rpool'\n    hostid: 305419896\n");
+    let f = find(&run_installed(dir.path(), &other), "hostid").clone();
+    assert!(f.what.contains("was last imported under 12345678"), "{f:?}");
+    assert!(f.why.contains("previously in use from another system"));
+}
+
+#[test]
+fn persist_must_be_mounted_needed_for_boot_and_hold_the_state() {
+    let (dir, fake) = installed_machine();
+    edit(
+        dir.path(),
+        "/proc/self/mountinfo",
+        "24 22 0:23 / /persist rw,relatime shared:3 - zfs rpool/safe/persist rw,xattr,posixacl\n",
+        "",
+    );
+    assert_eq!(find(&run_installed(dir.path(), &fake), "persist-mounted").severity, Severity::Error);
+
+    let (dir, fake) = installed_machine();
+    edit(
+        dir.path(),
+        "/etc/nixos/blankroot.nix",
+        "    neededForBoot = true;\n  };\n  fileSystems.\"/boot\"",
+        "  };\n  fileSystems.\"/boot\"",
+    );
+    let f = find(&run_installed(dir.path(), &fake), "persist-boot").clone();
+    assert_eq!(f.severity, Severity::Error, "{f:?}");
+
+    let (dir, fake) = installed_machine();
+    edit(dir.path(), "/proc/self/mountinfo", "25 22 0:23 /etc/nixos /etc/nixos", "25 22 0:21 /etc/nixos /etc/nixos");
+    edit(
+        dir.path(),
+        "/proc/self/mountinfo",
+        "27 22 0:23 /var/log /var/log rw,relatime shared:3 - zfs rpool/safe/persist",
+        "27 22 0:25 / /var/log rw,relatime shared:3 - tmpfs tmpfs",
+    );
+    let fs = run_installed(dir.path(), &fake);
+    let p = all(&fs, "persisted");
+    assert!(p.iter().any(|f| f.severity == Severity::Ok && f.what == "/var/lib/nixos is /persist/var/lib/nixos"));
+    assert!(
+        p.iter().any(|f| f.severity == Severity::Ok && f.what == "/etc/nixos is /persist/etc/nixos"),
+        "mountinfo's source still says persist: {p:?}"
+    );
+    assert!(
+        p.iter().any(|f| f.severity == Severity::Warning && f.what == "/var/log is not a bind of /persist/var/log"),
+        "{p:?}"
+    );
+
+    // /var/lib/nixos on a dataset of its own (the config drops it from the list): fine while
+    // that dataset is not the rolled-back root.
+    let (dir, fake) = installed_machine();
+    edit(
+        dir.path(),
+        "/etc/nixos/blankroot.toml",
+        "[[datasets]]\nname = \"safe/persist\"",
+        "[[datasets]]\nname = \"safe/varlib\"\nmount = \"/var/lib\"\nproperties = { mountpoint = \"legacy\" }\n\n[[datasets]]\nname = \"safe/persist\"",
+    );
+    edit(
+        dir.path(),
+        "/etc/nixos/blankroot.toml",
+        "directories = [\"/etc/nixos\", \"/var/lib/nixos\", \"/var/log\"]",
+        "directories = [\"/etc/nixos\", \"/var/log\"]",
+    );
+    edit(
+        dir.path(),
+        "/proc/self/mountinfo",
+        "26 22 0:23 /var/lib/nixos /var/lib/nixos rw,relatime shared:3 - zfs rpool/safe/persist",
+        "26 22 0:30 / /var/lib rw,relatime shared:3 - zfs rpool/safe/varlib",
+    );
+    let fs = run_installed(dir.path(), &fake);
+    let p = all(&fs, "persisted");
+    assert!(
+        p.iter().any(|f| f.severity == Severity::Ok && f.what == "/var/lib/nixos is on the dataset rpool/safe/varlib"),
+        "{p:?}"
+    );
+    edit(
+        dir.path(),
+        "/proc/self/mountinfo",
+        "26 22 0:30 / /var/lib rw,relatime shared:3 - zfs rpool/safe/varlib rw,xattr,posixacl\n",
+        "",
+    );
+    let fs = run_installed(dir.path(), &fake);
+    let f = all(&fs, "persisted").into_iter().find(|f| f.what.starts_with("/var/lib/nixos")).unwrap().clone();
+    assert_eq!(f.severity, Severity::Error);
+    assert_eq!(f.what, "/var/lib/nixos is on the rolled-back root (rpool/local/root)");
+}
+
+#[test]
+fn machine_id_ssh_keys_and_password_hashes() {
+    let (dir, fake) = installed_machine();
+    link(dir.path(), "/nix/store/abc-etc/etc/machine-id", "/etc/machine-id.random");
+    let f = find(&run_installed(dir.path(), &fake), "machine-id").clone();
+    assert_eq!(f.severity, Severity::Error);
+    assert!(f.what.contains("does not lead to /persist/etc/machine-id"), "{f:?}");
+    std::fs::remove_file(dir.path().join("persist/etc/machine-id")).unwrap();
+    assert!(find(&run_installed(dir.path(), &fake), "machine-id").what.contains("missing or empty"));
+
+    let (dir, fake) = installed_machine();
+    std::fs::remove_file(dir.path().join("persist/etc/ssh/ssh_host_ed25519_key")).unwrap();
+    assert_eq!(find(&run_installed(dir.path(), &fake), "ssh-host-keys").severity, Severity::Info);
+    edit(
+        dir.path(),
+        "/etc/nixos/blankroot.nix",
+        "path = \"/persist/etc/ssh/ssh_host_rsa_key\"",
+        "path = \"/etc/ssh/ssh_host_rsa_key\"",
+    );
+    let f = find(&run_installed(dir.path(), &fake), "ssh-host-keys").clone();
+    assert_eq!(f.severity, Severity::Error);
+    assert!(f.what.contains("/etc/ssh/ssh_host_rsa_key, outside /persist"));
+    edit(dir.path(), "/etc/nixos/blankroot.toml", "ssh_host_keys = true", "ssh_host_keys = false");
+    assert_eq!(find(&run_installed(dir.path(), &fake), "ssh-host-keys").severity, Severity::Warning);
+
+    let (dir, fake) = installed_machine();
+    let hash = dir.path().join("persist/etc/nixos-secrets/passwords/admin");
+    std::fs::set_permissions(&hash, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let f = find(&run_installed(dir.path(), &fake), "password-hash").clone();
+    assert_eq!(f.severity, Severity::Error);
+    assert!(f.what.contains("mode 0644"), "{f:?}");
+    std::fs::remove_file(&hash).unwrap();
+    assert!(find(&run_installed(dir.path(), &fake), "password-hash").why.contains("admin has no password"));
+}
+
+#[test]
+fn no_config_or_an_unreadable_module() {
+    let (dir, fake) = installed_machine();
+    edit(dir.path(), "/etc/nixos/blankroot.nix", "{ config, lib, pkgs, ... }:", "{ config, lib, pkgs, ... }: {");
+    let f = find(&run_installed(dir.path(), &fake), "rollback-config").clone();
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(f.what.starts_with("cannot evaluate /etc/nixos/blankroot.nix"), "{f:?}");
+    std::fs::remove_file(dir.path().join("etc/nixos/blankroot.toml")).unwrap();
+    let fs = run_installed(dir.path(), &fake);
+    assert_eq!(fs.len(), 1);
+    assert!(fs[0].what.starts_with("no /etc/nixos/blankroot.toml"));
+    let runner = fake.runner();
+    assert_eq!(doctor::detect_mode(&LocalHost::fixture(dir.path(), &runner)), Mode::Live);
+}
+
+#[test]
+fn reports_render_for_people_and_scripts() {
+    let (dir, fake) = installed_machine();
+    std::fs::remove_file(dir.path().join("etc/hostid")).unwrap();
+    let runner = fake.runner();
+    let report =
+        doctor::run(&LocalHost::fixture(dir.path(), &runner), Some(Mode::Installed), &live_opts("/dev/vda")).unwrap();
+    assert_eq!((report.errors, report.warnings), (1, 0));
+    let text = report.human();
+    assert!(text.contains("  ERROR hostid"), "{text}");
+    assert!(text.contains("why: a pool last imported under another host id"), "{text}");
+    assert!(text.contains("fix: "), "{text}");
+    let json: serde_json::Value = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["mode"], "installed");
+    assert_eq!(json["errors"], 1);
+    let err = report.as_error().unwrap();
+    assert_eq!(err.kind.exit_code(), 3);
+}
