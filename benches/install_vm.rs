@@ -77,6 +77,11 @@ fn script_steps(times: &str) -> Vec<(String, f64)> {
 }
 
 fn main() {
+    // `cargo test --all-targets` runs benches too, without `--bench`: nothing to measure then.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("a benchmark: run it with `cargo bench --bench {}`", env!("CARGO_CRATE_NAME"));
+        return;
+    }
     let rounds: usize = std::env::var("BLANKROOT_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(3);
     let configs = std::env::var("BLANKROOT_BENCH_CONFIGS").unwrap_or_else(|_| "default fastkdf".into());
     let configs: Vec<&str> = configs.split_whitespace().collect();

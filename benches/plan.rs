@@ -32,6 +32,11 @@ fn time<F: FnMut()>(n: usize, mut f: F) -> Vec<Duration> {
 
 fn main() {
     use blankroot::cli::{ConfigArgs, Format, PlanArgs};
+    // `cargo test --all-targets` runs benches too, without `--bench`: nothing to measure then.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("a benchmark: run it with `cargo bench --bench {}`", env!("CARGO_CRATE_NAME"));
+        return;
+    }
     let args = |example: bool, disk: Option<String>| PlanArgs {
         config: ConfigArgs { disk, ..Default::default() },
         example,

@@ -33,6 +33,79 @@ pub enum Command {
     /// Check this machine: the installer before install (live), or an installed system. Each
     /// finding says what is wrong, why it matters and how to fix it; exit 3 on errors.
     Doctor(DoctorArgs),
+    /// What the next boot erases: `zfs diff` of the root against @blank, without what is
+    /// persisted or made again at every boot, grouped by directory, biggest first.
+    Diff(DiffArgs),
+    /// Keep paths across the rollback: copy them into /persist (owner, mode, times, ACLs,
+    /// xattrs), add them to blankroot.toml and regenerate blankroot.nix.
+    Persist(PersistArgs),
+    /// Prove the rollback across a reboot: `arm` a canary on the root, reboot, `check`.
+    #[command(name = "verify-rollback")]
+    VerifyRollback(VerifyArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PersistArgs {
+    /// The paths to keep (directories or files on the erased root), e.g. /var/lib/tailscale.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<String>,
+    /// A path that does not exist yet is kept as a new, empty directory.
+    #[arg(long)]
+    pub create: bool,
+    /// Work on the installation mounted at DIR instead of this system.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: Format,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    #[command(subcommand)]
+    pub action: VerifyAction,
+    /// The installation mounted at DIR instead of this system.
+    #[arg(long, value_name = "DIR", global = true)]
+    pub root: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "human", global = true)]
+    pub format: Format,
+}
+
+#[derive(Subcommand, Debug, Clone, Copy)]
+pub enum VerifyAction {
+    /// Write a canary with a random token onto the root dataset and record it in /persist.
+    Arm,
+    /// After a reboot: PASS when the canary is gone and the record survived; FAIL says why.
+    Check,
+}
+
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    /// Examine the installation mounted at DIR (its blankroot.toml; zfs's paths lie under DIR).
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Read saved `zfs diff -FHt` output from FILE (`-`: standard input) instead of running zfs.
+    #[arg(long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// The layout (default: /etc/nixos/blankroot.toml of the root).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// List every path the next boot erases instead of groups.
+    #[arg(long)]
+    pub all: bool,
+    /// Directory levels of a group (`/var/lib` is 2).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=32))]
+    pub depth: u8,
+    /// Show at most this many groups.
+    #[arg(long, default_value_t = 25)]
+    pub limit: usize,
+    /// Leave out this path too (a directory with all below it); repeatable.
+    #[arg(long = "ignore", value_name = "PATH")]
+    pub ignore: Vec<String>,
+    /// Report what the built-in noise list would leave out too (/tmp, /etc/static, …).
+    #[arg(long)]
+    pub no_default_ignores: bool,
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: Format,
 }
 
 #[derive(Args, Debug)]
@@ -178,6 +251,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Install(args) => install(&args),
         Command::Libvirt(args) => libvirt(&args),
         Command::Doctor(args) => doctor(&args),
+        Command::Diff(args) => crate::diff::cli::run(&Local::default(), &args),
+        Command::Persist(args) => persist(&args),
+        Command::VerifyRollback(args) => verify(&args),
         Command::Plan(args) => {
             let plan = make_plan(&args)?;
             let text = match args.format {
@@ -342,4 +418,81 @@ fn doctor(args: &DoctorArgs) -> Result<()> {
     }
     Err(Error::env(format!("doctor found {} error(s) and {} warning(s), listed above", report.errors, report.warnings))
         .hint("fix each as its finding says, then run `blankroot doctor` again"))
+}
+
+fn persist(args: &PersistArgs) -> Result<()> {
+    let root = args.root.clone().unwrap_or_else(|| PathBuf::from("/"));
+    let req = crate::persist::Request { paths: args.paths.clone(), create: args.create, root: root.clone() };
+    let kept = crate::persist::run(&Local::default(), &req)?;
+    let activate = if args.root.is_some() {
+        format!(
+            "it takes effect when the system at {} is built (nixos-install, or nixos-rebuild there) and booted",
+            root.display()
+        )
+    } else {
+        "activate it now: `sudo nixos-rebuild switch`".to_string()
+    };
+    match args.format {
+        Format::Json => println!("{}", serde_json::json!({"kept": kept, "activate": activate})),
+        Format::Human => {
+            for k in &kept {
+                let what = if k.created {
+                    "a new, empty directory".to_string()
+                } else {
+                    format!("{} entries, {}", k.entries, crate::diff::human_size(k.bytes))
+                };
+                let list = if k.directory { "directories" } else { "files" };
+                println!("Kept {} in /persist{} ({what}); added to [persist] {list}.", k.path, k.path);
+            }
+            println!("blankroot.toml updated and blankroot.nix regenerated; {activate}.");
+        }
+    }
+    Ok(())
+}
+
+fn verify(args: &VerifyArgs) -> Result<()> {
+    use crate::doctor::host::LocalHost;
+    let runner = Local::default();
+    let root = args.root.clone().unwrap_or_else(|| PathBuf::from("/"));
+    let host = match &args.root {
+        Some(dir) => LocalHost::mounted(dir, &runner),
+        None => LocalHost::live(&runner),
+    };
+    let config = config::load(Some(&root.join("etc/nixos/blankroot.toml")), &Default::default()).map_err(|e| {
+        e.hint("verify-rollback runs on a system blankroot installed (or with --root on one mounted here)")
+    })?;
+    match args.action {
+        VerifyAction::Arm => {
+            let r = crate::verify::arm(&host, &root, &config)?;
+            match args.format {
+                Format::Json => println!("{}", serde_json::json!({"armed": r})),
+                Format::Human => println!(
+                    "Armed: {} holds token {}… on {}; the record is in {}.\nReboot, then run `blankroot verify-rollback check`.",
+                    crate::verify::CANARY,
+                    &r.token[..8],
+                    r.dataset,
+                    crate::verify::RECORD
+                ),
+            }
+            Ok(())
+        }
+        VerifyAction::Check => {
+            let v = crate::verify::check(&host, &root, &config)?;
+            match args.format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&v).expect("a verdict serialises")),
+                Format::Human => {
+                    println!("{}", v.summary);
+                    for c in &v.causes {
+                        println!("  likely cause: {c}");
+                    }
+                }
+            }
+            if v.pass {
+                Ok(())
+            } else {
+                Err(Error::env("the rollback did not erase the canary")
+                    .hint("fix the likely cause above, then arm, reboot and check again"))
+            }
+        }
+    }
 }

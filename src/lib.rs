@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod diff;
 pub mod doctor;
 pub mod error;
 pub mod example;
@@ -11,9 +12,12 @@ pub mod install;
 pub mod libvirt;
 pub mod mounts;
 pub mod nixgen;
+pub mod persist;
 pub mod plan;
 pub mod probe;
 pub mod runner;
 pub mod secret;
 pub mod shell;
+pub mod verify;
+pub mod zdiff;
 pub mod zfsprops;

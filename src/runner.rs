@@ -96,6 +96,20 @@ pub trait Runner: Sync {
         Err(e)
     }
 
+    /// Runs the command and hands each line of its stdout (without the newline) to `line` as
+    /// it comes, so memory does not grow with the output; the returned output has the status
+    /// and stderr, and no stdout. (This default is for fakes: it runs [`Runner::output`].)
+    fn stream_lines(&self, cmd: &Cmd, line: &mut dyn FnMut(&[u8])) -> Result<Output> {
+        let mut out = self.output(cmd)?;
+        for l in out.stdout.split(|b| *b == b'\n') {
+            if !l.is_empty() {
+                line(l);
+            }
+        }
+        out.stdout.clear();
+        Ok(out)
+    }
+
     /// Runs the command and parses its stdout as JSON into `T`.
     fn run_json<T: serde::de::DeserializeOwned>(&self, cmd: &Cmd) -> Result<T>
     where
@@ -116,21 +130,8 @@ pub struct Local {
 
 impl Runner for Local {
     fn output(&self, cmd: &Cmd) -> Result<Output> {
-        let (program, args) = cmd.argv.split_first().ok_or_else(|| Error::internal("empty command"))?;
-        if self.verbose {
-            eprintln!("+ {}", cmd.display());
-        }
-        let mut child = Command::new(program)
-            .args(args)
-            .stdin(if cmd.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| {
-                Error::env(format!("cannot run `{program}`"))
-                    .caused_by(e)
-                    .hint(format!("install the program that provides `{program}`, or check PATH"))
-            })?;
+        let program = &cmd.argv[0];
+        let mut child = self.spawn(cmd)?;
         let writer = match (&cmd.stdin, child.stdin.take()) {
             (Some(data), Some(mut pipe)) => {
                 let data = data.clone();
@@ -144,6 +145,59 @@ impl Runner for Local {
             let _ = w.join();
         }
         Ok(Output { status: out.status.code(), stdout: out.stdout, stderr: out.stderr })
+    }
+
+    fn stream_lines(&self, cmd: &Cmd, line: &mut dyn FnMut(&[u8])) -> Result<Output> {
+        use std::io::{BufRead, Read};
+        if cmd.stdin.is_some() {
+            return Err(Error::internal("stream_lines does not feed stdin"));
+        }
+        let program = &cmd.argv[0];
+        let mut child = self.spawn(cmd)?;
+        let mut stderr = child.stderr.take().expect("stderr is piped");
+        // stderr is drained on its own thread, so a chatty program cannot block on it.
+        let err = std::thread::spawn(move || {
+            let mut b = Vec::new();
+            let _ = stderr.read_to_end(&mut b);
+            b
+        });
+        let mut reader = std::io::BufReader::with_capacity(1 << 16, child.stdout.take().expect("stdout is piped"));
+        let mut buf = Vec::with_capacity(4096);
+        loop {
+            buf.clear();
+            let n = reader
+                .read_until(b'\n', &mut buf)
+                .map_err(|e| Error::command(format!("reading the output of `{program}`")).caused_by(e))?;
+            if n == 0 {
+                break;
+            }
+            let l = buf.strip_suffix(b"\n").unwrap_or(&buf);
+            if !l.is_empty() {
+                line(l);
+            }
+        }
+        let status = child.wait().map_err(|e| Error::command(format!("`{program}` failed")).caused_by(e))?;
+        Ok(Output { status: status.code(), stdout: Vec::new(), stderr: err.join().unwrap_or_default() })
+    }
+}
+
+impl Local {
+    fn spawn(&self, cmd: &Cmd) -> Result<std::process::Child> {
+        let (program, args) = cmd.argv.split_first().ok_or_else(|| Error::internal("empty command"))?;
+        if self.verbose {
+            eprintln!("+ {}", cmd.display());
+        }
+        Command::new(program)
+            .args(args)
+            .stdin(if cmd.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                Error::env(format!("cannot run `{program}`"))
+                    .caused_by(e)
+                    .hint(format!("install the program that provides `{program}`, or check PATH"))
+            })
     }
 }
 
@@ -199,6 +253,19 @@ mod tests {
         let err = r.run(&Cmd::new(["sh", "-c", "echo one >&2; echo two >&2; exit 3"])).unwrap_err();
         assert_eq!(err.message, "`sh -c 'echo one >&2; echo two >&2; exit 3'` exited with status 3");
         assert_eq!(err.causes, vec!["one | two".to_string()]);
+    }
+
+    #[test]
+    fn local_streams_lines_as_they_come() {
+        let mut got = Vec::new();
+        let out = Local::default()
+            .stream_lines(&Cmd::new(["sh", "-c", "printf 'a\\nbb\\n\\nc'; echo oops >&2; exit 3"]), &mut |l| {
+                got.push(l.to_vec())
+            })
+            .unwrap();
+        assert_eq!(got, [b"a".to_vec(), b"bb".to_vec(), b"c".to_vec()]);
+        assert_eq!(out.status, Some(3));
+        assert_eq!(out.stderr, b"oops\n");
     }
 
     #[test]

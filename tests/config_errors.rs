@@ -802,3 +802,15 @@ fn emitted_config_parses_back_unchanged() {
         assert_eq!(back, c, "{emitted}");
     }
 }
+
+#[test]
+fn diff_ignore_paths_are_read_and_checked() {
+    let c = parse("[diff]\nignore = [\"/var/cache\", \"/root/.cache\", \"/var/cache\"]\n").unwrap();
+    assert_eq!(c.diff.ignore, ["/var/cache", "/root/.cache"], "listed once, in order");
+    fails_at("[diff]\nignore = [\"var/cache\"]\n", "2:11", "ignored path");
+    fails_at("[diff]\nignored = []\n", "2:1", "unknown key `ignored`");
+    // Written back by the emitter, so the installed blankroot.toml keeps it.
+    let text = blankroot::config::to_toml(&c, "1234abcd");
+    assert!(text.contains("[diff]\nignore = [\"/var/cache\", \"/root/.cache\"]\n"), "{text}");
+    assert_eq!(parse(&text).unwrap().diff, c.diff);
+}

@@ -104,5 +104,8 @@ pub fn to_toml(c: &Config, host_id: &str) -> String {
         list(&c.persist.files),
         c.persist.ssh_host_keys
     ));
+    if !c.diff.is_empty() {
+        o.push_str(&format!("\n[diff]\nignore = {}\n", list(&c.diff.ignore)));
+    }
     o
 }

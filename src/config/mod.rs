@@ -97,6 +97,9 @@ pub struct Config {
     pub users: Vec<User>,
     pub root_password: PasswordSource,
     pub persist: Persist,
+    /// What `blankroot diff` leaves out besides its built-in noise list.
+    #[serde(default, skip_serializing_if = "Diff::is_empty")]
+    pub diff: Diff,
     pub initrd: Initrd,
     pub state_version: String,
 }
@@ -147,6 +150,20 @@ pub fn default_datasets() -> Vec<Dataset> {
     ]
 }
 
+/// `[diff]` of blankroot.toml.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Diff {
+    /// Paths (a directory counts with everything below it) not reported as erased.
+    pub ignore: Vec<String>,
+}
+
+impl Diff {
+    pub fn is_empty(&self) -> bool {
+        self.ignore.is_empty()
+    }
+}
+
 pub fn default_persist() -> Persist {
     Persist {
         directories: vec!["/etc/nixos".into(), "/var/lib/nixos".into(), "/var/log".into()],
@@ -173,6 +190,7 @@ impl Default for Config {
             users: vec![User { name: "admin".into(), groups: vec!["wheel".into()], password: PasswordSource::Prompt }],
             root_password: PasswordSource::Locked,
             persist: default_persist(),
+            diff: Diff::default(),
             initrd: Initrd::Systemd,
             state_version: DEFAULT_STATE_VERSION.into(),
         }

@@ -10,6 +10,9 @@ use serde::Deserialize;
 use std::ops::Range;
 use toml::Spanned;
 
+mod keep;
+mod layout;
+
 /// ZFS properties in file order. Values may be written `ashift = 12` or `ashift = "12"`.
 type Props = IndexMap<Spanned<String>, Spanned<toml::Value>>;
 
@@ -24,10 +27,11 @@ struct RawConfig {
     esp: Option<RawEsp>,
     luks: Option<RawLuks>,
     pool: Option<RawPool>,
-    datasets: Option<Spanned<Vec<Spanned<RawDataset>>>>,
+    datasets: Option<Spanned<Vec<Spanned<layout::RawDataset>>>>,
     users: Option<Vec<Spanned<RawUser>>>,
     root: Option<Spanned<RawRoot>>,
-    persist: Option<RawPersist>,
+    persist: Option<keep::RawPersist>,
+    diff: Option<keep::RawDiff>,
 }
 
 #[derive(Deserialize)]
@@ -53,15 +57,6 @@ struct RawPool {
     dev_nodes: Option<Spanned<String>>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawDataset {
-    name: Spanned<String>,
-    mount: Option<Spanned<String>>,
-    properties: Option<Props>,
-    blank: Option<Spanned<bool>>,
-}
-
 // The password keys are spelled out in both tables rather than `#[serde(flatten)]`ed: flatten
 // loses the spans and makes serde quote the value in its errors.
 #[derive(Deserialize)]
@@ -83,16 +78,6 @@ struct RawRoot {
     password: Option<Spanned<toml::Value>>,
     password_hash_file: Option<Spanned<toml::Value>>,
     password_file: Option<Spanned<toml::Value>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPersist {
-    #[serde(default)]
-    directories: Vec<Spanned<String>>,
-    #[serde(default)]
-    files: Vec<Spanned<String>>,
-    ssh_host_keys: Option<bool>,
 }
 
 /// Values given on the command line; each replaces the file's value.
@@ -404,8 +389,8 @@ fn apply_raw(src: &Source, raw: RawConfig, c: &mut Config, spans: &mut Spans) ->
     }
     if let Some(ds) = raw.datasets {
         let list_span = ds.span();
-        let (list, names) = datasets(src, ds.into_inner())?;
-        check_dataset_roles(src, &list, &names, list_span)?;
+        let (list, names) = layout::datasets(src, ds.into_inner())?;
+        layout::check_dataset_roles(src, &list, &names, list_span)?;
         c.datasets = list;
         spans.datasets = names;
         // A default persisted path on a dataset of its own survives reboots already.
@@ -453,74 +438,10 @@ fn apply_raw(src: &Source, raw: RawConfig, c: &mut Config, spans: &mut Spans) ->
         c.root_password = password(src, r.password, r.password_hash_file, r.password_file, PasswordSource::Locked)?;
     }
     if let Some(p) = raw.persist {
-        persist(src, p, c)?;
+        keep::persist(src, p, c)?;
     }
-    Ok(())
-}
-
-fn persist(src: &Source, p: RawPersist, c: &mut Config) -> Result<()> {
-    let mounts: Vec<String> = c.datasets.iter().filter_map(|d| d.mount.clone()).collect();
-    let mounts: Vec<&str> = mounts.iter().map(String::as_str).collect();
-    let default = super::default_persist();
-    let mut listed: Vec<(String, Range<usize>)> = Vec::new();
-    for (list, is_dir) in [(p.directories, true), (p.files, false)] {
-        for path in list {
-            let value = path.get_ref();
-            rules::persisted_path(value, &mounts).map_err(|e| src.at(&path, e))?;
-            if let Some((_, first)) = listed.iter().find(|(o, _)| o == value) {
-                return Err(src.at(
-                    &path,
-                    problem(
-                        format!("{value:?} is listed twice under [persist] (first on line {})", src.line(first.start)),
-                        "list each path once",
-                    ),
-                ));
-            }
-            listed.push((value.clone(), path.span()));
-            let same_kind_default =
-                if is_dir { default.directories.contains(value) } else { default.files.contains(value) };
-            if same_kind_default && (c.persist.directories.contains(value) || c.persist.files.contains(value)) {
-                continue; // re-listing a default is harmless
-            }
-            if c.persist.directories.contains(value) || c.persist.files.contains(value) {
-                let (was, now) = if is_dir { ("file", "directories") } else { ("directory", "files") };
-                return Err(src.at(
-                    &path,
-                    problem(
-                        format!("{value:?} is persisted as a {was} by default, but listed under {now}"),
-                        format!("remove it from {now}"),
-                    ),
-                ));
-            }
-            if let Some(dir) = c.persist.directories.iter().find(|d| rules::is_within(value, d)) {
-                return Err(src.at(
-                    &path,
-                    problem(
-                        format!("{value:?} is inside the persisted directory {dir:?}, which keeps it already"),
-                        "remove the inner path",
-                    ),
-                ));
-            }
-            if let Some(inner) =
-                c.persist.directories.iter().chain(&c.persist.files).find(|o| rules::is_within(o, value))
-            {
-                return Err(src.at(
-                    &path,
-                    problem(
-                        format!("{value:?} contains the persisted path {inner:?}"),
-                        "persist either the directory or the paths inside it, not both",
-                    ),
-                ));
-            }
-            if is_dir {
-                c.persist.directories.push(path.into_inner());
-            } else {
-                c.persist.files.push(path.into_inner());
-            }
-        }
-    }
-    if let Some(k) = p.ssh_host_keys {
-        c.persist.ssh_host_keys = k;
+    if let Some(d) = raw.diff {
+        keep::diff(src, d, c)?;
     }
     Ok(())
 }
@@ -537,126 +458,6 @@ fn initrd(v: &str) -> rules::Checked<Initrd> {
 }
 
 /// The `[[datasets]]` list, and where each entry's `name` is.
-fn datasets(src: &Source, raw: Vec<Spanned<RawDataset>>) -> Result<(Vec<Dataset>, Vec<Range<usize>>)> {
-    let mut out: Vec<Dataset> = Vec::new();
-    let mut names: Vec<Range<usize>> = Vec::new();
-    let mut mounts: Vec<Range<usize>> = Vec::new();
-    for d in raw {
-        let d = d.into_inner();
-        let name = d.name.get_ref();
-        rules::dataset_name(name).map_err(|p| src.at(&d.name, p))?;
-        if let Some(i) = out.iter().position(|o| o.name == *name) {
-            return Err(src.at(
-                &d.name,
-                problem(
-                    format!("dataset {name:?} is listed twice (first on line {})", src.line(names[i].start)),
-                    "merge the two [[datasets]] entries",
-                ),
-            ));
-        }
-        let mountpoint_span = d
-            .properties
-            .as_ref()
-            .and_then(|p| p.iter().find(|(k, _)| k.get_ref() == "mountpoint"))
-            .map(|(_, v)| v.span());
-        let mut properties = props(src, "dataset", &[], d.properties)?;
-        if let Some(m) = &d.mount {
-            let mount = m.get_ref();
-            rules::dataset_mount(mount).map_err(|p| src.at(m, p))?;
-            if let Some(i) = out.iter().position(|o| o.mount.as_deref() == Some(mount)) {
-                return Err(src.at(
-                    m,
-                    problem(
-                        format!(
-                            "datasets {:?} and {name:?} both mount at {mount:?} (the first on line {})",
-                            out[i].name,
-                            src.line(mounts[i].start)
-                        ),
-                        "give each dataset its own mount point, or leave `mount` out of one",
-                    ),
-                ));
-            }
-            match properties.iter().find(|(k, _)| k == "mountpoint") {
-                Some((_, v)) if v != "legacy" => {
-                    return Err(src.err(
-                        mountpoint_span.unwrap_or_else(|| m.span()),
-                        problem(
-                            format!("dataset {name:?} has mount = {mount:?} and also the property mountpoint = {v:?}"),
-                            "blankroot mounts datasets itself (mountpoint=legacy); remove the mountpoint property",
-                        ),
-                    ));
-                }
-                Some(_) => {}
-                None => properties.push(("mountpoint".into(), "legacy".into())),
-            }
-        }
-        let blank = d.blank.as_ref().is_some_and(|b| *b.get_ref());
-        if let Some(b) = d.blank.as_ref().filter(|b| *b.get_ref())
-            && d.mount.as_ref().map(|m| m.get_ref().as_str()) != Some("/")
-        {
-            return Err(src.at(
-                b,
-                problem(
-                    format!("dataset {name:?} has blank = true but is not mounted at /"),
-                    "only the root dataset (mount = \"/\") is rolled back to @blank; remove blank = true here",
-                ),
-            ));
-        }
-        names.push(d.name.span());
-        mounts.push(d.mount.as_ref().map_or(0..0, Spanned::span));
-        out.push(Dataset { name: d.name.into_inner(), mount: d.mount.map(Spanned::into_inner), properties, blank });
-    }
-    Ok((out, names))
-}
-
-fn check_dataset_roles(src: &Source, ds: &[Dataset], names: &[Range<usize>], list: Range<usize>) -> Result<()> {
-    let at = |m: &str| ds.iter().position(|d| d.mount.as_deref() == Some(m));
-    match at("/") {
-        None => {
-            return Err(src.err(
-                list,
-                problem(
-                    "no [[datasets]] entry mounts at /",
-                    "add [[datasets]] name = \"local/root\", mount = \"/\", blank = true, properties = { canmount = \"noauto\" }",
-                ),
-            ));
-        }
-        Some(i) if !ds[i].blank => {
-            return Err(src.err(
-                names[i].clone(),
-                problem(
-                    format!("the root dataset {:?} has no blank = true, so nothing would be rolled back", ds[i].name),
-                    "set blank = true on the dataset mounted at /",
-                ),
-            ));
-        }
-        _ => {}
-    }
-    for (m, name) in [("/nix", "local/nix"), ("/persist", "safe/persist")] {
-        if at(m).is_none() {
-            return Err(src.err(
-                list.clone(),
-                problem(
-                    format!("no [[datasets]] entry mounts at {m}; the erased root cannot hold it"),
-                    format!("add [[datasets]] name = \"{name}\", mount = \"{m}\""),
-                ),
-            ));
-        }
-    }
-    for (d, span) in ds.iter().zip(names) {
-        if let Some(parent) = ds.iter().find(|p| p.blank && d.name.starts_with(&format!("{}/", p.name))) {
-            return Err(src.err(
-                span.clone(),
-                problem(
-                    format!("dataset {:?} is inside the rolled-back root dataset {:?}", d.name, parent.name),
-                    "`zfs rollback -r` would destroy its snapshots; put it beside the root dataset, e.g. under `local/` or `safe/`",
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
 fn apply_overrides(o: &Overrides, c: &mut Config) -> Result<()> {
     if let Some(d) = &o.disk {
         rules::absolute_path("disk", d).map_err(|p| flag_err("--disk", p))?;

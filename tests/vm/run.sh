@@ -5,9 +5,11 @@
 #   tests/vm/run.sh --share DIR [--disk FILE[:SERIAL]]... [--timeout SECONDS] [--log FILE]
 #                   [--kill-on-mark NAME] [--kill-after-mark NAME:SECONDS] [--follow]
 #                   [--uefi] [--append KERNEL-ARGS] [--mem MIB] [--smp N] [--qemu-arg ARG]...
+#                   [--boot-timeout SECONDS]
 #
 # Exit status: the guest's (from "BLANKROOT-VM-RESULT rc=N"); 124 when --timeout expired;
 # 125 when QEMU ended without a result (guest init failed, kernel panic, QEMU error);
+# 126 when the guest never reached its init within --boot-timeout (a stuck boot: retry);
 # 137 when QEMU was killed on purpose by --kill-on-mark/--kill-after-mark; 2 on bad usage.
 # The kit: $BLANKROOT_VM_KIT if set, else what kit.sh prints (building it if needed).
 set -euo pipefail
@@ -35,12 +37,14 @@ Options:
   --append ARGS          extra kernel command line arguments ("loglevel=7": kernel boot messages)
   --mem MIB, --smp N     guest memory (2048) and vCPUs (2)
   --qemu-arg ARG         one more QEMU argument (repeatable)
+  --boot-timeout SECONDS stop QEMU when the guest's init has not started by then; exit 126
+                         (default 180; a TCG boot reaches it in 3-15 s)
 EOF
   exit 2
 }
 die() { echo "$ME: error: $*" >&2; exit 2; }
 
-SHARE="" LOG="" TIMEOUT=1200 KILL_ON="" KILL_AFTER="" FOLLOW=0 UEFI=0 APPEND="" MEM=2048 SMP=2
+SHARE="" LOG="" TIMEOUT=1200 KILL_ON="" KILL_AFTER="" FOLLOW=0 UEFI=0 APPEND="" MEM=2048 SMP=2 BOOT_TIMEOUT=180
 DISKS=() EXTRA=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -56,6 +60,7 @@ while [ $# -gt 0 ]; do
     --mem) MEM=${2:?}; shift 2 ;;
     --smp) SMP=${2:?}; shift 2 ;;
     --qemu-arg) EXTRA+=("${2:?}"); shift 2 ;;
+    --boot-timeout) BOOT_TIMEOUT=${2:?}; shift 2 ;;
     -h|--help) usage ;;
     *) echo "$ME: unknown argument: $1" >&2; usage ;;
   esac
@@ -66,7 +71,7 @@ done
 [ -f "$SHARE/test.sh" ] || die "--share $SHARE: no test.sh in it"
 SHARE=$(realpath "$SHARE")
 [[ $TIMEOUT =~ ^[0-9]+$ ]] && [ "$TIMEOUT" -gt 0 ] || die "--timeout wants whole seconds > 0"
-[[ $MEM =~ ^[0-9]+$ && $SMP =~ ^[0-9]+$ ]] || die "--mem and --smp want numbers"
+[[ $MEM =~ ^[0-9]+$ && $SMP =~ ^[0-9]+$ && $BOOT_TIMEOUT =~ ^[0-9]+$ ]] || die "--mem, --smp and --boot-timeout want numbers"
 MARK_NAME_RE='^[A-Za-z0-9._-]+$'
 [ -z "$KILL_ON" ] || [[ $KILL_ON =~ $MARK_NAME_RE ]] || die "--kill-on-mark: a mark name is [A-Za-z0-9._-]+"
 KA_NAME="" KA_USEC=0
@@ -124,7 +129,7 @@ TMP=$(mktemp -d /tmp/blankroot-vm-run.XXXXXX)
 PIDFILE=$TMP/qemu.pid
 STATE=$TMP/killed
 Q+=(-pidfile "$PIDFILE")
-TPID="" WPID="" FPID=""
+TPID="" WPID="" FPID="" BPID=""
 
 qemu_pid() { # prints QEMU's pid if it is still our QEMU
   local p
@@ -135,6 +140,7 @@ cleanup() {
   local p
   if p=$(qemu_pid); then kill -KILL "$p" 2>/dev/null || true; fi
   [ -z "$WPID" ] || kill "$WPID" 2>/dev/null || true
+  [ -z "$BPID" ] || kill "$BPID" 2>/dev/null || true
   [ -z "$FPID" ] || kill "$FPID" 2>/dev/null || true
   wait 2>/dev/null || true
   rm -rf "$TMP"
@@ -169,11 +175,23 @@ watcher() {
   done
 }
 
+# Seen here once: a TCG guest that printed nothing at all and never reached init, while QEMU
+# spun. Such a boot is stopped early (exit 126) so that a caller can retry it.
+boot_watcher() {
+  local until=$(($(usec) + BOOT_TIMEOUT * 1000000))
+  while [ "$(usec)" -lt "$until" ]; do
+    has_mark init && return 0
+    sleep 0.5
+  done
+  has_mark init || power_cut "stuck: no init mark in $BOOT_TIMEOUT s"
+}
+
 echo "$ME: kit $KIT_HASH (kernel $KIT_KVER, zfs $KIT_ZFS); ${#DISKS[@]} disk(s); log: $LOG" >&2
 T0=$(usec)
 timeout --kill-after=10 "$TIMEOUT" "${Q[@]}" &
 TPID=$!
 if [ -n "$KILL_ON$KA_NAME" ]; then watcher & WPID=$!; fi
+boot_watcher & BPID=$!
 if [ "$FOLLOW" = 1 ]; then
   tail -c +1 -s 0.2 -f --pid="$TPID" "$LOG" | tr -d '\r' &
   FPID=$!
@@ -181,6 +199,7 @@ fi
 qrc=0
 { wait "$TPID"; } 2>/dev/null || qrc=$?   # (no "Killed" job notice from bash)
 if [ -n "$WPID" ]; then kill "$WPID" 2>/dev/null || true; wait "$WPID" 2>/dev/null || true; WPID=""; fi
+kill "$BPID" 2>/dev/null || true; wait "$BPID" 2>/dev/null || true; BPID=""
 if [ -n "$FPID" ]; then wait "$FPID" 2>/dev/null || true; FPID=""; fi
 WALL=$(awk -v a="$T0" -v b="$(usec)" 'BEGIN { printf "%.1f", (b - a) / 1e6 }')
 
@@ -190,6 +209,10 @@ DONE=$(field 'BLANKROOT-VM-MARK done t=[0-9.]*')
 RESULT=$(field 'BLANKROOT-VM-RESULT rc=[0-9]*')
 timing="wall ${WALL} s${READY:+, guest ready at ${READY} s uptime}${DONE:+, test.sh ran $(awk -v a="$READY" -v b="$DONE" 'BEGIN { printf "%.1f", b - a }') s}"
 
+if grep -q '^stuck:' "$STATE" 2>/dev/null; then
+  echo "$ME: the guest never reached init ($(cat "$STATE")): exit 126; $timing; log: $LOG" >&2
+  exit 126
+fi
 if [ -s "$STATE" ]; then
   echo "$ME: killed QEMU on purpose ($(cat "$STATE")): exit 137; $timing; log: $LOG" >&2
   exit 137
