@@ -167,6 +167,9 @@ fn bad_documents_get_clear_errors() {
     let e = fix::fix(&read("no-disks.xml"), "no-disks.xml", Options::default()).unwrap_err();
     assert_eq!(e.message, "the domain diskless has no disks");
     assert!(e.hint.as_deref().unwrap().contains("Add Hardware"));
+    let lxc = "<domain type='lxc'><name>c</name><os><type>exe</type><init>/sbin/init</init></os><devices><disk type='file'><target dev='vda' bus='virtio'/></disk></devices></domain>";
+    let e = fix::fix(lxc, "c.xml", Options::default()).unwrap_err();
+    assert!(e.message.contains("not a full virtual machine") && e.message.contains("\"exe\""), "{e}");
     let e = fix::fix(&read("network.xml"), "network.xml", Options::default()).unwrap_err();
     assert_eq!(e.message, "network.xml is a <network> document, not a libvirt domain");
     assert!(e.hint.as_deref().unwrap().contains("virsh dumpxml"));

@@ -101,6 +101,13 @@ pub fn fix(text: &str, what: &str, opts: Options) -> Result<Fixed> {
     let os = doc.child(root, "os").ok_or_else(|| {
         Error::input(format!("the domain {label} has no <os> element")).hint("export it again with `virsh dumpxml`")
     })?;
+    let os_type = doc.child(os, "type").map(|t| doc.elem(t).text.trim().to_string()).unwrap_or_default();
+    if os_type != "hvm" {
+        return Err(Error::input(format!(
+            "the domain {label} is not a full virtual machine (its <os><type> is {os_type:?}, not \"hvm\")"
+        ))
+        .hint("UEFI firmware and virtio disk serials apply to QEMU/KVM virtual machines only"));
+    }
     let mut edits = Vec::new();
     let mut changes = Vec::new();
     let mut notes = Vec::new();
