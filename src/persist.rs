@@ -9,6 +9,7 @@
 //! removes what this run copied and leaves the config as it was.
 
 use crate::config::{Config, rules};
+use crate::doctor::host::under;
 use crate::error::{Error, Result};
 use crate::runner::{Cmd, Runner};
 use serde::Serialize;
@@ -33,10 +34,6 @@ pub struct Request {
     pub paths: Vec<String>,
     pub create: bool,
     pub root: PathBuf,
-}
-
-fn at(root: &Path, path: &str) -> PathBuf {
-    root.join(path.trim_start_matches('/'))
 }
 
 /// The UUIDs blankroot.nix refers to (the LUKS container, the ESP), read back from it.
@@ -98,12 +95,12 @@ fn check_path(config: &Config, root: &Path, path: &str, create: bool) -> Result<
         return Err(Error::input(format!("{path} contains the persisted path {inner}"))
             .hint("persist the paths beside it one by one, or remove the inner one from [persist] first"));
     }
-    let persisted = at(root, &crate::nixgen::persisted_source(path));
+    let persisted = under(root, &crate::nixgen::persisted_source(path));
     if std::fs::symlink_metadata(&persisted).is_ok() {
         return Err(Error::input(format!("{} exists already", persisted.display()))
             .hint("move it away (or remove it if it is stale), then run again: blankroot does not overwrite what is in /persist"));
     }
-    match std::fs::symlink_metadata(at(root, path)) {
+    match std::fs::symlink_metadata(under(root, path)) {
         Ok(m) => Ok((m.is_dir(), false)),
         Err(_) if create => Ok((true, true)),
         Err(e) => Err(Error::input(format!("{path} does not exist"))
@@ -135,11 +132,11 @@ fn make_parents(src_root: &Path, persist_root: &Path, path: &str) -> Result<Vec<
     for c in &components[..components.len() - 1] {
         prefix.push('/');
         prefix.push_str(c);
-        let dst = at(persist_root, &prefix);
+        let dst = under(persist_root, &prefix);
         if dst.exists() {
             continue;
         }
-        let meta = std::fs::metadata(at(src_root, &prefix)).ok();
+        let meta = std::fs::metadata(under(src_root, &prefix)).ok();
         std::fs::create_dir(&dst).map_err(|e| Error::env(format!("cannot create {}", dst.display())).caused_by(e))?;
         if let Some(m) = meta {
             let _ = std::os::unix::fs::chown(&dst, Some(m.uid()), Some(m.gid()));
@@ -195,8 +192,8 @@ fn compare(a: &Path, b: &Path) -> std::result::Result<(u64, u64), String> {
 /// Runs `blankroot persist`. Copies go through the runner's `cp`.
 pub fn run(runner: &impl Runner, req: &Request) -> Result<Vec<Kept>> {
     let root = &req.root;
-    let toml_path = at(root, "/etc/nixos/blankroot.toml");
-    let nix_path = at(root, "/etc/nixos/blankroot.nix");
+    let toml_path = under(root, "/etc/nixos/blankroot.toml");
+    let nix_path = under(root, "/etc/nixos/blankroot.nix");
     let text = std::fs::read_to_string(&toml_path).map_err(|e| {
         Error::input(format!("cannot read {}", toml_path.display()))
             .caused_by(e)
@@ -262,9 +259,9 @@ fn copy_one(
     path: &str,
     create: bool,
 ) -> std::result::Result<(Made, Kept), (Made, Error)> {
-    let dst = at(root, &crate::nixgen::persisted_source(path));
-    let src = at(root, path);
-    let persist_root = at(root, "/persist");
+    let dst = under(root, &crate::nixgen::persisted_source(path));
+    let src = under(root, path);
+    let persist_root = under(root, "/persist");
     let mut made = match make_parents(root, &persist_root, path) {
         Ok(m) => m,
         Err(e) => return Err((Vec::new(), e)),

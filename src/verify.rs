@@ -5,11 +5,11 @@
 //! not on the rolled-back dataset, a snapshot that is not blank, /persist not kept).
 
 use crate::config::Config;
-use crate::doctor::host::Host;
+use crate::doctor::host::{Host, under};
 use crate::error::{Error, Result};
 use crate::mounts;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The canary, at the top of the root dataset.
 pub const CANARY: &str = "/.blankroot-canary";
@@ -35,32 +35,16 @@ pub struct Verdict {
     pub causes: Vec<String>,
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
 fn boot_id(host: &dyn Host) -> String {
     host.read_string("/proc/sys/kernel/random/boot_id").unwrap_or_default().trim().to_string()
-}
-
-/// Where `path` of the examined root lies on this machine.
-fn on_machine(root: &Path, path: &str) -> PathBuf {
-    root.join(path.trim_start_matches('/'))
-}
-
-fn machine_path(host: &dyn Host, path: &str) -> String {
-    match host.root().trim_end_matches('/') {
-        "" => path.to_string(),
-        r => format!("{r}{path}"),
-    }
 }
 
 /// Writes the canary and the record. `root`: the examined root on this machine.
 pub fn arm(host: &dyn Host, root: &Path, config: &Config) -> Result<Record> {
     let dataset = config.full_name(config.root_dataset());
     let persist = config.datasets.iter().find(|d| d.mount.as_deref() == Some("/persist")).map(|d| config.full_name(d));
-    let mountinfo = host.read_string("/proc/self/mountinfo").map(|t| mounts::parse(&t)).unwrap_or_default();
-    let holder = |p: &str| mounts::holding(&mountinfo, &machine_path(host, p)).map(|m| m.source.clone());
+    let mountinfo = host.mounts();
+    let holder = |p: &str| mounts::holding(&mountinfo, &host.machine_path(p)).map(|m| m.source.clone());
     if holder(CANARY).as_deref() != Some(dataset.as_str()) {
         return Err(Error::env(format!(
             "{CANARY} would be on {}, not on {dataset}, the dataset that is rolled back",
@@ -77,11 +61,12 @@ pub fn arm(host: &dyn Host, root: &Path, config: &Config) -> Result<Record> {
     let mut token = [0u8; 16];
     getrandom::fill(&mut token).map_err(|e| Error::internal("no random bytes for the token").caused_by(e))?;
     let token: String = token.iter().map(|b| format!("{b:02x}")).collect();
-    let record = Record { token: token.clone(), armed_unix: now(), boot_id: boot_id(host), dataset };
+    let record =
+        Record { token: token.clone(), armed_unix: crate::install::receipt::now(), boot_id: boot_id(host), dataset };
     let fail = |what: &str, e: std::io::Error| Error::env(format!("cannot write {what}")).caused_by(e);
-    std::fs::write(on_machine(root, CANARY), format!("blankroot verify-rollback canary {token}\n"))
+    std::fs::write(under(root, CANARY), format!("blankroot verify-rollback canary {token}\n"))
         .map_err(|e| fail(CANARY, e))?;
-    let record_path = on_machine(root, RECORD);
+    let record_path = under(root, RECORD);
     std::fs::create_dir_all(record_path.parent().expect("the record has a parent")).map_err(|e| fail(RECORD, e))?;
     crate::install::receipt::write_atomic(
         &record_path,
@@ -94,7 +79,7 @@ pub fn arm(host: &dyn Host, root: &Path, config: &Config) -> Result<Record> {
 
 /// Checks after the reboot. Consumes the record when it passes.
 pub fn check(host: &dyn Host, root: &Path, config: &Config) -> Result<Verdict> {
-    let record_path = on_machine(root, RECORD);
+    let record_path = under(root, RECORD);
     let canary = host.read_string(CANARY);
     let Some(text) = host.read_string(RECORD) else {
         let mut causes = vec![format!("there is no record at {RECORD}")];
@@ -157,8 +142,8 @@ fn likely_causes(host: &dyn Host, config: &Config, record: &Record) -> Vec<Strin
             record.dataset
         ));
     }
-    let mountinfo = host.read_string("/proc/self/mountinfo").map(|t| mounts::parse(&t)).unwrap_or_default();
-    if let Some(m) = mounts::holding(&mountinfo, &machine_path(host, CANARY))
+    let mountinfo = host.mounts();
+    if let Some(m) = mounts::holding(&mountinfo, &host.machine_path(CANARY))
         && m.source != root
     {
         causes.push(format!("/ is {} now, not {root}: the rollback cannot reach what is written here", m.source));

@@ -40,6 +40,23 @@ pub trait Host {
     fn read_string(&self, path: &str) -> Option<String> {
         self.read(path).map(|b| String::from_utf8_lossy(&b).into_owned())
     }
+    /// Where `path` of the examined root lies as the machine sees it (`/persist` → `/mnt/persist`
+    /// for a root mounted at `/mnt`): how mount points in mountinfo are named.
+    fn machine_path(&self, path: &str) -> String {
+        match self.root().trim_end_matches('/') {
+            "" => path.to_string(),
+            r => format!("{r}{path}"),
+        }
+    }
+    /// The machine's mount table (`/proc/self/mountinfo`); empty when it cannot be read.
+    fn mounts(&self) -> Vec<crate::mounts::Mount> {
+        self.read_string("/proc/self/mountinfo").map(|t| crate::mounts::parse(&t)).unwrap_or_default()
+    }
+}
+
+/// Where `path` of a root at `root` on this machine lies (`/etc/x` under `/mnt` → `/mnt/etc/x`).
+pub fn under(root: &Path, path: &str) -> PathBuf {
+    root.join(path.trim_start_matches('/'))
 }
 
 /// This machine: files under `files` (the fixture folder or `/`; for `--root DIR`, DIR), the

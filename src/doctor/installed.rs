@@ -13,7 +13,6 @@ use super::Finding;
 use super::host::Host;
 use crate::config::{Config, Initrd};
 use crate::error::Result;
-use crate::mounts;
 use crate::runner::Cmd;
 use serde::Deserialize;
 
@@ -139,7 +138,7 @@ pub fn check(host: &dyn Host) -> Result<Vec<Finding>> {
             }
         ),
     ));
-    let mountinfo = host.read_string("/proc/self/mountinfo").map(|t| mounts::parse(&t)).unwrap_or_default();
+    let mountinfo = host.mounts();
     let module = match host.read_string("/etc/nixos/blankroot.nix") {
         None => {
             out.push(Finding::error(

@@ -97,17 +97,13 @@ pub fn check_with(host: &dyn Host, facts: &Facts, opts: &Options) -> Vec<Finding
     }
     out.extend(zfs(host, facts));
     out.extend(tools(facts, phase_severity));
-    out.push(clock(opts.now_unix.unwrap_or_else(now)));
+    out.push(clock(opts.now_unix.unwrap_or_else(crate::install::receipt::now)));
     out
 }
 
 /// Reads the facts through `host`, then runs the live checks.
 pub fn check(host: &dyn Host, opts: &Options) -> Result<Vec<Finding>> {
     Ok(check_with(host, &facts(host)?, opts))
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 fn disk(host: &dyn Host, facts: &Facts, config: &Config) -> Vec<Finding> {

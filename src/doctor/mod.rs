@@ -144,11 +144,7 @@ impl Report {
 /// Whether `host` looks like an installed blankroot system: `/` is a ZFS dataset and
 /// `/etc/nixos/blankroot.toml` exists. Anything else is examined as an installer.
 pub fn detect_mode(host: &dyn host::Host) -> Mode {
-    let root_is_zfs = host
-        .read_string("/proc/self/mountinfo")
-        .map(|t| crate::mounts::parse(&t))
-        .and_then(|m| crate::mounts::at(&m, host.root()).map(|m| m.fstype == "zfs"))
-        .unwrap_or(false);
+    let root_is_zfs = crate::mounts::at(&host.mounts(), host.root()).is_some_and(|m| m.fstype == "zfs");
     if root_is_zfs && host.exists("/etc/nixos/blankroot.toml") { Mode::Installed } else { Mode::Live }
 }
 

@@ -53,14 +53,6 @@ fn resolve(host: &dyn Host, path: &str) -> String {
     format!("/{}", done.join("/"))
 }
 
-/// The machine path of `path` of the examined root (`/persist` → `/mnt/persist`).
-fn under_root(host: &dyn Host, path: &str) -> String {
-    match host.root().trim_end_matches('/') {
-        "" => path.to_string(),
-        r => format!("{r}{path}"),
-    }
-}
-
 fn persist(host: &dyn Host, config: &Config, m: Option<Said>, mountinfo: &[Mount]) -> Vec<Finding> {
     let mut out = Vec::new();
     let Some(ds) = config.datasets.iter().find(|d| d.mount.as_deref() == Some("/persist")) else {
@@ -73,7 +65,7 @@ fn persist(host: &dyn Host, config: &Config, m: Option<Said>, mountinfo: &[Mount
         return out;
     };
     let dataset = config.full_name(ds);
-    let at = under_root(host, "/persist");
+    let at = host.machine_path("/persist");
     match mounts::at(mountinfo, &at) {
         Some(mt) if mt.source == dataset && mt.root == "/" => {
             out.push(Finding::ok("persist-mounted", format!("{dataset} is mounted at {at}")))
@@ -123,7 +115,7 @@ fn persist(host: &dyn Host, config: &Config, m: Option<Said>, mountinfo: &[Mount
         }
     }
     for (dir, essential) in dirs {
-        let point = under_root(host, dir);
+        let point = host.machine_path(dir);
         let listed = config.persist.directories.iter().any(|d| d == dir);
         let held = mounts::holding(mountinfo, &point);
         let finding = match held {
