@@ -243,7 +243,9 @@ pub fn make_plan(args: &PlanArgs) -> Result<Plan> {
     let facts = if args.example { crate::example::facts()? } else { probe::probe(&Local::default())? };
     let target = plan::target::from_facts(&facts, &config.disk)?;
     let ids = Identities::random(config.host_id.as_deref())?;
-    plan::build(&config, &target, &ids)
+    let plan = plan::build(&config, &target, &ids)?;
+    crate::nixgen::verify::check(&Local::default(), &plan)?;
+    Ok(plan)
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -298,6 +300,9 @@ fn install_plan(args: &InstallArgs, facts: &probe::Facts) -> Result<(Plan, PathB
         if config.host_id.is_none() {
             same.host_id = None;
         }
+        if config.state_version.is_none() {
+            same.state_version = None; // the plan resolved it from the installer
+        }
         if same == config {
             return Ok((old, saved, true));
         }
@@ -316,6 +321,7 @@ fn install(args: &InstallArgs) -> Result<()> {
     let facts = probe::probe(&runner)?;
     let t_probe = clock.elapsed().as_secs_f64();
     let (plan, plan_path, resumed) = install_plan(args, &facts)?;
+    crate::nixgen::verify::check(&runner, &plan)?;
     let t_plan = clock.elapsed().as_secs_f64();
     let now = install::verify_machine(&plan, &facts)?;
     // doctor's live checks first (the disk is the destruction gate's below).

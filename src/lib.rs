@@ -18,6 +18,7 @@ pub mod probe;
 pub mod runner;
 pub mod secret;
 pub mod shell;
+pub mod systemd;
 pub mod verify;
 pub mod zdiff;
 pub mod zfsprops;

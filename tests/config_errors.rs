@@ -279,6 +279,63 @@ fn dataset_mount_point_not_absolute() {
     );
 }
 
+// Mount points name mount units: NixOS's escapeSystemdPath and systemd must agree on the name,
+// and /etc/fstab must carry the path.
+
+#[test]
+fn dataset_mount_point_with_a_backslash() {
+    fails_at(
+        &with_dataset("name = \"safe/srv\"\nmount = \"/srv/a\\\\b\"\n"),
+        "16:9",
+        "datasets[3].mount \"/srv/a\\\\b\" contains '\\\\': NixOS writes it into /etc/fstab",
+    );
+}
+
+#[test]
+fn dataset_mount_point_with_a_control_character() {
+    fails_at(
+        &with_dataset("name = \"safe/srv\"\nmount = \"/srv/a\\u007fb\"\n"),
+        "16:9",
+        "mount point \"/srv/a\\u{7f}b\" contains the control character '\\u{7f}'",
+    );
+}
+
+#[test]
+fn dataset_mount_point_that_nixos_and_systemd_escape_differently() {
+    for (mount, c) in [("/srv/a+b", "'+'"), ("/srv/a,b", "','"), ("/srv/dür", "'ü'")] {
+        let e = fails_at(
+            &with_dataset(&format!("name = \"safe/srv\"\nmount = \"{mount}\"\n")),
+            "16:9",
+            &format!("datasets[3].mount {mount:?} contains {c}"),
+        );
+        assert!(e.message.contains("escapeSystemdPath"), "{}", e.message);
+    }
+}
+
+#[test]
+fn dataset_mount_point_too_long_for_its_mount_unit() {
+    // Each `-` is `\x2d` in the unit name: 62 of them make it 4 × 62 + 10 = 258 characters long.
+    let mount = format!("/srv/{}", "-".repeat(62));
+    let e =
+        fails_at(&with_dataset(&format!("name = \"safe/srv\"\nmount = \"{mount}\"\n")), "16:9", "datasets[3].mount");
+    assert!(
+        e.message.contains("makes its mount unit srv-\\x2d")
+            && e.message.contains("258 characters long; systemd allows 255"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn mount_points_with_spaces_and_dashes_are_fine() {
+    let c = parse(&with_dataset("name = \"safe/srv\"\nmount = \"/srv/my data-1 (old)\"\n")).unwrap();
+    assert_eq!(c.datasets[3].mount.as_deref(), Some("/srv/my data-1 (old)"));
+    assert_eq!(
+        blankroot::systemd::mount_unit("/srv/my data-1 (old)").as_deref(),
+        Some("srv-my\\x20data\\x2d1\\x20\\x28old\\x29.mount")
+    );
+}
+
 // ---------------------------------------------------------------- host
 
 #[test]
@@ -360,6 +417,26 @@ fn esp_size_not_whole_mib() {
 #[test]
 fn bad_luks_name() {
     fails_at("[luks]\nname = \"crypt root\"\n", "2:8", "LUKS mapping name \"crypt root\" contains ' '");
+}
+
+#[test]
+fn luks_name_too_long_for_its_cryptsetup_unit() {
+    // device-mapper takes 127 characters, but systemd writes each `-` as `\x2d`.
+    let name = format!("c{}", "-".repeat(60));
+    let e = fails_at(&format!("[luks]\nname = \"{name}\"\n"), "2:8", "luks.name \"c---");
+    assert!(
+        e.message.contains("systemd-cryptsetup@c\\x2d") && e.message.contains("268 characters long"),
+        "{}",
+        e.message
+    );
+    assert!(e.hint.unwrap().contains("`\\x2d`"));
+    flag_fails(Overrides { luks_name: Some(name), ..Default::default() }, "--luks-name", "luks.name");
+}
+
+#[test]
+fn luks_names_with_dashes_are_escaped_in_the_unit_name() {
+    let c = parse("[luks]\nname = \"crypt-root\"\n").unwrap();
+    assert_eq!(blankroot::systemd::cryptsetup_unit(&c.luks.name), "systemd-cryptsetup@crypt\\x2droot.service");
 }
 
 #[test]
@@ -586,6 +663,34 @@ fn default_file_listed_as_directory() {
 }
 
 #[test]
+fn persisted_directory_with_a_backslash() {
+    fails_at(
+        "[persist]\ndirectories = [\"/var/lib/app\", \"/var/lib/a\\\\b\"]\n",
+        "2:32",
+        "persist.directories[1] \"/var/lib/a\\\\b\" contains '\\\\'",
+    );
+}
+
+#[test]
+fn persisted_directory_too_long_for_its_stage_1_mount_unit() {
+    // A bind needed for boot is mounted in stage 1 at /sysroot/…: sysroot-var-lib-… is the longer name.
+    let dir = format!("/var/lib/{}", "x".repeat(236));
+    let e = fails_at(&format!("[persist]\ndirectories = [\"{dir}\"]\n"), "2:16", "persist.directories[0]");
+    assert!(e.message.contains("makes its mount unit sysroot-var-lib-xxx"), "{}", e.message);
+    assert!(
+        blankroot::systemd::unit_name_valid(&blankroot::systemd::mount_unit(&dir).unwrap()),
+        "valid outside stage 1"
+    );
+}
+
+#[test]
+fn persisted_files_may_hold_a_backslash() {
+    // Files are not mounted: tmpfiles and environment.etc carry any name.
+    let c = parse("[persist]\nfiles = [\"/var/lib/a\\\\b\"]\n").unwrap();
+    assert!(c.persist.files.contains(&"/var/lib/a\\b".to_string()));
+}
+
+#[test]
 fn persisted_directory_containing_a_dataset_mount() {
     let text =
         format!("{}\n[persist]\ndirectories = [\"/srv\"]\n", with_dataset("name = \"safe/db\"\nmount = \"/srv/db\"\n"));
@@ -607,14 +712,30 @@ fn flag_pool_reserved() {
 
 #[test]
 fn flag_pool_too_long_for_the_dataset_names() {
-    // 239 characters is a valid pool name, but "<pool>/local/root@blank" no longer fits.
-    let pool = "p".repeat(239);
-    flag_fails(Overrides { pool: Some(pool), ..Default::default() }, "--pool", "ZFS allows 255");
+    // 236 characters is a valid pool name, but "<pool>/safe/<25 characters>" no longer fits.
+    let pool = "p".repeat(236);
+    let text = with_dataset(&format!("name = \"safe/{}\"\n", "d".repeat(20)));
+    let e = parse_str(FILE, &text, &Overrides { pool: Some(pool), ..Default::default() }).unwrap_err();
+    check(&e, "--pool: ", "ZFS allows 255");
 }
 
 #[test]
 fn file_pool_too_long_for_the_dataset_names() {
-    fails_at(&format!("[pool]\nname = \"{}\"\n", "p".repeat(239)), "2:8", "ZFS allows 255");
+    let text = format!(
+        "[pool]\nname = \"{}\"\n\n{}",
+        "p".repeat(236),
+        with_dataset(&format!("name = \"safe/{}\"\n", "d".repeat(20)))
+    );
+    fails_at(&text, "18:8", "ZFS allows 255");
+}
+
+#[test]
+fn pool_name_too_long_for_its_import_unit() {
+    // ZFS takes 239 characters, but nixpkgs' zfs-import-<pool>.service would be 258.
+    let e = fails_at(&format!("[pool]\nname = \"{}\"\n", "p".repeat(237)), "2:8", "pool.name \"ppp");
+    assert!(e.message.contains("zfs-import-<pool>.service 256 characters long; systemd allows 255"), "{}", e.message);
+    assert!(e.hint.unwrap().contains("at most 236 characters"));
+    flag_fails(Overrides { pool: Some("p".repeat(239)), ..Default::default() }, "--pool", "258 characters long");
 }
 
 #[test]
@@ -682,7 +803,7 @@ fn full_fixture_parses() {
     assert_eq!(c.disk, "/dev/disk/by-id/virtio-blankroot0");
     assert_eq!(c.hostname, "web-01");
     assert_eq!(c.host_id.as_deref(), Some("deadbeef"), "host_id is lower-cased");
-    assert_eq!(c.state_version, "25.05");
+    assert_eq!(c.state_version.as_deref(), Some("25.05"));
     assert_eq!(c.initrd, Initrd::Scripted);
     assert_eq!(c.esp_size_bytes, 512 << 20);
     assert_eq!(c.luks.name, "cryptpool");
@@ -758,7 +879,7 @@ fn flags_override_the_file() {
     assert_eq!(c.full_name(c.root_dataset()), "zroot/local/root");
     assert_eq!(c.luks.name, "cryptdb");
     assert_eq!(c.initrd, Initrd::Systemd);
-    assert_eq!(c.state_version, "24.11");
+    assert_eq!(c.state_version.as_deref(), Some("24.11"));
 }
 
 #[test]

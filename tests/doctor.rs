@@ -1,78 +1,18 @@
 //! `blankroot doctor` on fixture machines: a temporary folder stands for the machine's root
 //! (its /sys, /proc/self/mountinfo, /dev/disk/by-id, /etc, /persist), and a fake runner answers
 //! the commands (lsblk, zpool, zfs, zdb, journalctl) with real output formats; nix-instantiate
-//! is the real one, evaluating the real generated blankroot.nix. Every finding is produced by
-//! at least one test here; the VM tier runs doctor for real (tests/vm_e2e.rs).
+//! is the real one, evaluating the real generated blankroot.nix (the machines are in
+//! tests/common/doctor.rs). Every finding is produced by at least one test here or in
+//! tests/doctor_rollback.rs; the VM tier runs doctor for real (tests/vm_e2e.rs).
 
 mod common;
 
 use blankroot::doctor::host::LocalHost;
 use blankroot::doctor::{self, Finding, Mode, Severity, live};
-use blankroot::error::Result;
 use blankroot::plan::Content;
-use blankroot::runner::{Cmd, Local, Output, Recording, Runner};
-use std::collections::BTreeMap;
-use std::os::unix::fs::{PermissionsExt, symlink};
+use common::doctor::*;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-
-/// Commands answered from a table (later answers replace earlier ones); nix-instantiate runs
-/// for real.
-#[derive(Default, Clone)]
-struct Fake {
-    answers: BTreeMap<Vec<String>, (i32, String)>,
-}
-
-impl Fake {
-    fn on(mut self, argv: &[&str], status: i32, stdout: &str) -> Fake {
-        self.answers.insert(argv.iter().map(|s| s.to_string()).collect(), (status, stdout.to_string()));
-        self
-    }
-    fn runner(&self) -> Mixed {
-        let mut r = Recording::new();
-        for (argv, (status, out)) in &self.answers {
-            let a: Vec<&str> = argv.iter().map(String::as_str).collect();
-            r = if *status == 0 { r.answer(&a, out.as_str()) } else { r.fail(&a, *status, out) };
-        }
-        Mixed(r)
-    }
-}
-
-struct Mixed(Recording);
-
-impl Runner for Mixed {
-    fn output(&self, cmd: &Cmd) -> Result<Output> {
-        if cmd.argv[0] == "nix-instantiate" { Local::default().output(cmd) } else { self.0.output(cmd) }
-    }
-}
-
-fn write(root: &Path, path: &str, text: &str) {
-    let p = root.join(path.trim_start_matches('/'));
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, text).unwrap();
-}
-
-fn mkdir(root: &Path, path: &str) {
-    std::fs::create_dir_all(root.join(path.trim_start_matches('/'))).unwrap();
-}
-
-fn link(root: &Path, path: &str, target: &str) {
-    let p = root.join(path.trim_start_matches('/'));
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    let _ = std::fs::remove_file(&p);
-    symlink(target, p).unwrap();
-}
-
-fn argv(c: Cmd) -> Vec<String> {
-    c.argv
-}
-
-fn find<'a>(fs: &'a [Finding], check: &str) -> &'a Finding {
-    fs.iter().find(|f| f.check == check).unwrap_or_else(|| panic!("no {check} finding in {fs:#?}"))
-}
-
-fn all<'a>(fs: &'a [Finding], check: &str) -> Vec<&'a Finding> {
-    fs.iter().filter(|f| f.check == check).collect()
-}
 
 // ---------------------------------------------------------------- live
 
@@ -94,16 +34,6 @@ fn live_machine() -> (tempfile::TempDir, Fake) {
         .on(&as_str(&argv(blankroot::probe::tools_cmd())), 0, &tools)
         .on(&as_str(&argv(blankroot::probe::pools_cmd())), 0, "no pools available\n");
     (dir, fake)
-}
-
-fn as_str(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
-}
-
-fn live_opts(disk: &str) -> live::Options {
-    let mut config = common::config("seed-defaults");
-    config.disk = disk.into();
-    live::Options { config, install_phase: true, check_disk: true, now_unix: Some(1_795_000_000) }
 }
 
 fn run_live(dir: &Path, fake: &Fake, opts: &live::Options) -> Vec<Finding> {
@@ -251,83 +181,6 @@ fn a_clock_in_the_past_is_an_error() {
 
 // ---------------------------------------------------------------- installed
 
-const HOSTID: &str = "5eed0007";
-
-/// A booted system installed from the seed-defaults plan (its real generated files), every
-/// check passing: the mounts as NixOS's stage 1 makes them, /etc as activation makes it.
-fn installed_machine() -> (tempfile::TempDir, Fake) {
-    let dir = tempfile::tempdir().unwrap();
-    let r = dir.path();
-    let plan = common::plan_for("seed-defaults");
-    assert_eq!(plan.ids.host_id, HOSTID);
-    for f in plan.steps.iter().flat_map(|s| &s.files) {
-        if let (Some(rel), Content::Text(t)) = (f.path.strip_prefix("/mnt"), &f.content) {
-            write(r, rel, t);
-        }
-    }
-    write(
-        r,
-        "/proc/self/mountinfo",
-        "22 1 0:21 / / rw,relatime shared:1 - zfs rpool/local/root rw,xattr,posixacl\n\
-         23 22 0:22 / /nix rw,relatime shared:2 - zfs rpool/local/nix rw,xattr,posixacl\n\
-         24 22 0:23 / /persist rw,relatime shared:3 - zfs rpool/safe/persist rw,xattr,posixacl\n\
-         25 22 0:23 /etc/nixos /etc/nixos rw,relatime shared:3 - zfs rpool/safe/persist rw,xattr,posixacl\n\
-         26 22 0:23 /var/lib/nixos /var/lib/nixos rw,relatime shared:3 - zfs rpool/safe/persist rw,xattr,posixacl\n\
-         27 22 0:23 /var/log /var/log rw,relatime shared:3 - zfs rpool/safe/persist rw,xattr,posixacl\n\
-         28 22 0:24 / /home rw,relatime shared:4 - zfs rpool/safe/home rw,xattr,posixacl\n\
-         29 22 254:1 / /boot rw,relatime shared:5 - vfat /dev/vda1 rw,fmask=0077,dmask=0077\n",
-    );
-    write(r, "/proc/uptime", "42.17 70.01\n");
-    std::fs::write(r.join("etc/hostid"), u32::from_str_radix(HOSTID, 16).unwrap().to_ne_bytes()).unwrap();
-    write(
-        r,
-        "/etc/fstab",
-        "# This is a generated file.  Do not edit!\n/dev/disk/by-uuid/EAF1-F8FF /boot vfat umask=0077 0 2\n\
-         rpool/safe/persist /persist zfs x-initrd.mount 0 0\n",
-    );
-    link(r, "/etc/machine-id", "/etc/static/machine-id");
-    link(r, "/etc/static", "/nix/store/abc-etc/etc");
-    link(r, "/nix/store/abc-etc/etc/machine-id", "/persist/etc/machine-id");
-    write(r, "/persist/etc/machine-id", "3f464d545b626970777e858c939aa1a8\n");
-    write(r, "/persist/etc/ssh/ssh_host_ed25519_key", "key\n");
-    let hash = r.join("persist/etc/nixos-secrets/passwords/admin");
-    write(r, "/persist/etc/nixos-secrets/passwords/admin", "$y$j9T$salt$hash\n");
-    std::fs::set_permissions(&hash, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let status = "  pool: rpool\n state: ONLINE\nconfig:\n\n\tNAME         STATE     READ WRITE CKSUM\n\
-                  \trpool        ONLINE       0     0     0\n\t  /dev/dm-0  ONLINE       0     0     0\n\nerrors: No known data errors\n";
-    let label = format!(
-        "------------------------------------\nLABEL 0\n------------------------------------\n    version: 5000\n    name: 'rpool'\n    state: 0\n    txg: 4\n    pool_guid: 123\n    errata: 0\n    hostid: {}\n    hostname: 'nixos'\n",
-        u32::from_str_radix(HOSTID, 16).unwrap()
-    );
-    let fake = Fake::default()
-        .on(
-            &["zfs", "list", "-H", "-t", "snapshot", "-o", "name", "rpool/local/root@blank"],
-            0,
-            "rpool/local/root@blank\n",
-        )
-        .on(&["zfs", "get", "-Hp", "-o", "value", "written@blank", "rpool/local/root"], 0, "1519616\n")
-        .on(&["zpool", "status", "-P", "-L", "rpool"], 0, status)
-        .on(&["zdb", "-l", "/dev/dm-0"], 0, &label)
-        .on(
-            &["journalctl", "-b", "-o", "cat", "--no-pager", "-u", "blankroot-rollback.service"],
-            0,
-            "Starting Roll back rpool/local/root to @blank...\nFinished Roll back rpool/local/root to @blank.\n",
-        );
-    (dir, fake)
-}
-
-fn run_installed(dir: &Path, fake: &Fake) -> Vec<Finding> {
-    let runner = fake.runner();
-    doctor::installed::check(&LocalHost::fixture(dir, &runner)).unwrap()
-}
-
-fn edit(dir: &Path, path: &str, from: &str, to: &str) {
-    let p = dir.join(path.trim_start_matches('/'));
-    let text = std::fs::read_to_string(&p).unwrap();
-    assert!(text.contains(from), "{path} has no {from:?}");
-    std::fs::write(&p, text.replace(from, to)).unwrap();
-}
-
 #[test]
 fn a_healthy_installed_system_passes() {
     let (dir, fake) = installed_machine();
@@ -336,6 +189,12 @@ fn a_healthy_installed_system_passes() {
         assert_eq!(f.severity, Severity::Ok, "{f:#?}");
     }
     assert!(find(&fs, "rollback-config").what.contains("after zfs-import-rpool.service, before sysroot.mount"));
+    assert_eq!(
+        find(&fs, "import-after-luks").what,
+        "zfs-import-rpool.service waits for cryptsetup.target (after and wants)"
+    );
+    assert!(find(&fs, "luks-tries").what.starts_with("systemd-cryptsetup@cryptroot.service asks"));
+    assert!(find(&fs, "rollback-failed").what.contains("no /run/blankroot/rollback-failed"));
     assert!(find(&fs, "hostid").what.contains("5eed0007"));
     assert_eq!(all(&fs, "persisted").len(), 3, "/etc/nixos, /var/lib/nixos, /var/log");
     let runner = fake.runner();
@@ -400,6 +259,9 @@ fn the_scripted_stage_one_is_checked_too() {
             .what
             .contains("scripted stage 1 runs `zfs rollback -r rpool/local/root@blank` in postResumeCommands")
     );
+    for systemd_only in ["import-after-luks", "luks-tries", "rollback-failed"] {
+        assert!(all(&fs, systemd_only).is_empty(), "{systemd_only}: {fs:#?}");
+    }
     edit(dir.path(), "/etc/nixos/blankroot.nix", "zfs rollback -r", "echo zfs rollback -q");
     assert_eq!(find(&run_installed(dir.path(), &Fake::default()), "rollback-config").severity, Severity::Error);
 }
@@ -411,6 +273,23 @@ fn no_blank_snapshot_or_a_full_root_right_after_boot() {
     let f = find(&run_installed(dir.path(), &none), "blank-snapshot").clone();
     assert_eq!(f.severity, Severity::Error);
     assert!(f.what.contains("rpool/local/root@blank does not exist"));
+    // The fix restores an empty root on the running system, computed from the config.
+    let cmds = doctor::installed::blank_fix_commands(&common::config("seed-defaults")).unwrap();
+    let lines: Vec<String> = cmds.iter().map(|c| blankroot::shell::quote_argv(c)).collect();
+    assert_eq!(
+        lines,
+        [
+            "zfs create -o canmount=noauto -o mountpoint=legacy rpool/local/root.blank",
+            "zfs snapshot rpool/local/root.blank@blank",
+            "zfs rename -u rpool/local/root rpool/local/root.old",
+            "zfs rename -u rpool/local/root.blank rpool/local/root",
+            "reboot",
+            "zfs destroy -r rpool/local/root.old",
+        ]
+    );
+    let fix = f.fix.as_deref().unwrap();
+    assert!(fix.contains(&format!("`{}`", lines[..4].join(" && "))), "{fix}");
+    assert!(fix.contains("reboot") && fix.contains("`zfs destroy -r rpool/local/root.old`"), "{fix}");
     let full = fake.on(&["zfs", "get", "-Hp", "-o", "value", "written@blank", "rpool/local/root"], 0, "2147483648\n");
     let f = find(&run_installed(dir.path(), &full), "rollback-ran").clone();
     assert_eq!(f.severity, Severity::Error);

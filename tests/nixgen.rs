@@ -4,6 +4,7 @@
 
 mod common;
 
+use blankroot::nixgen;
 use blankroot::plan::{Content, Plan};
 use serde_json::Value;
 use std::process::Command;
@@ -80,7 +81,7 @@ fn hostile_values_round_trip_exactly() {
     let plan = common::plan_for("hostile-strings");
     let m = eval_module(&module_text(&plan));
     let fs = &m["fileSystems"];
-    let dir = "/var/lib/we\"ird ${builtins.abort \"y\"} \\ ''dir";
+    let dir = "/var/lib/we\"ird ${builtins.abort \"y\"} ''dir";
     assert_eq!(fs[dir]["device"], format!("/persist{dir}"));
     assert_eq!(fs["/var/lib/$${escaped}"]["device"], "/persist/var/lib/$${escaped}");
     let mount = "/srv/da\"ta ${builtins.abort \"pwned\"}";
@@ -92,14 +93,23 @@ fn hostile_values_round_trip_exactly() {
         m["systemd"]["tmpfiles"]["rules"][0],
         "L+ /var/lib/a\\x20b/c\\\\d - - - - /persist/var/lib/a\\x20b/c\\\\d"
     );
-    let unit = &m["boot"]["initrd"]["systemd"]["services"]["blankroot-rollback"];
-    assert_eq!(unit["script"], "zfs rollback -r 'tank:x.y/local/ro ot@blank'");
+    let services = &m["boot"]["initrd"]["systemd"]["services"];
+    let unit = &services["blankroot-rollback"];
+    assert_eq!(unit["script"], nixgen::rollback_script(&plan.config));
+    assert!(
+        unit["script"].as_str().unwrap().starts_with("if zfs rollback -r 'tank:x.y/local/ro ot@blank'; then\n"),
+        "{}",
+        unit["script"]
+    );
     assert_eq!(unit["after"][0], "zfs-import-tank:x.y.service");
+    // The attribute is the unit's name exactly: nixpkgs' zfs-import-<pool>, extended.
+    assert_eq!(services["zfs-import-tank:x.y"]["after"], serde_json::json!(["cryptsetup.target"]));
 }
 
 #[test]
 fn systemd_rollback_unit_is_ordered_after_import_and_before_sysroot() {
-    let m = eval_module(&module_text(&common::plan_for("seed-defaults")));
+    let plan = common::plan_for("seed-defaults");
+    let m = eval_module(&module_text(&plan));
     let initrd = &m["boot"]["initrd"];
     assert_eq!(initrd["systemd"]["enable"], true);
     let unit = &initrd["systemd"]["services"]["blankroot-rollback"];
@@ -108,7 +118,21 @@ fn systemd_rollback_unit_is_ordered_after_import_and_before_sysroot() {
     assert_eq!(unit["wantedBy"], serde_json::json!(["initrd.target"]));
     assert_eq!(unit["unitConfig"]["DefaultDependencies"], "no");
     assert_eq!(unit["serviceConfig"]["Type"], "oneshot");
-    assert_eq!(unit["script"], "zfs rollback -r rpool/local/root@blank");
+    assert_eq!(unit["serviceConfig"]["RemainAfterExit"], true, "a Nix boolean, so it runs once per boot");
+    assert_eq!(unit["serviceConfig"]["StandardOutput"], "journal+console");
+    assert_eq!(unit["script"], nixgen::rollback_script(&plan.config));
+    assert_eq!(
+        unit["script"],
+        "if zfs rollback -r rpool/local/root@blank; then\n  exit 0\nfi\nmkdir -p /run/blankroot\n\
+         echo \"blankroot: rolling back rpool/local/root to @blank failed: this boot keeps what the last one wrote (run blankroot doctor)\" \
+         | tee /run/blankroot/rollback-failed\nexit 1\n"
+    );
+    // The import waits for LUKS: added to nixpkgs' own zfs-import-rpool unit (lists merge).
+    let import = &initrd["systemd"]["services"]["zfs-import-rpool"];
+    assert_eq!(import, &serde_json::json!({"after": ["cryptsetup.target"], "wants": ["cryptsetup.target"]}));
+    assert_eq!(initrd["systemd"]["services"].as_object().unwrap().len(), 2);
+    assert_eq!(initrd["luks"]["devices"]["cryptroot"]["crypttabExtraOpts"], serde_json::json!(["tries=0"]));
+    assert_eq!(m["boot"]["zfs"]["forceImportRoot"], false);
     assert!(initrd.get("postDeviceCommands").is_none(), "systemd stage 1 rejects postDeviceCommands");
     assert!(initrd.get("postResumeCommands").is_none(), "systemd stage 1 rejects postResumeCommands");
 }
@@ -121,6 +145,42 @@ fn scripted_rollback_uses_post_resume_commands_with_mk_after() {
     assert!(initrd["systemd"].get("services").is_none());
     assert_eq!(initrd["postResumeCommands"]["mkAfter"], "zfs rollback -r rpool/local/root@blank\n");
     assert!(initrd.get("postDeviceCommands").is_none(), "postDeviceCommands runs before the pool import");
+    assert_eq!(m["boot"]["zfs"]["forceImportRoot"], false);
+    assert!(initrd["luks"]["devices"]["cryptroot"].get("crypttabExtraOpts").is_none(), "a systemd stage-1 option");
+}
+
+/// The systemd stage-1 script, run by `sh -e` (as NixOS runs unit scripts) with a fake `zfs`
+/// and the marker's directory moved into a temporary one.
+fn run_rollback_script(zfs_status: i32) -> (tempfile::TempDir, std::process::Output) {
+    let dir = tempfile::tempdir().unwrap();
+    let zfs = write_tmp(&dir, "zfs", "#!/bin/sh\necho \"$*\" >> \"$(dirname \"$0\")/calls\"\nexit \"$ZFS_STATUS\"\n");
+    std::fs::set_permissions(&zfs, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let run = dir.path().join("run/blankroot");
+    let script =
+        nixgen::rollback_script(&common::config("seed-defaults")).replace("/run/blankroot", run.to_str().unwrap());
+    let out = Command::new("sh")
+        .args(["-e", "-c", &script])
+        .env("PATH", format!("{}:{}", dir.path().display(), std::env::var("PATH").unwrap()))
+        .env("ZFS_STATUS", zfs_status.to_string())
+        .output()
+        .unwrap();
+    (dir, out)
+}
+
+#[test]
+fn the_rollback_script_says_loudly_when_it_fails() {
+    assert_eq!(nixgen::ROLLBACK_FAILED_MARKER, "/run/blankroot/rollback-failed");
+    let (dir, out) = run_rollback_script(0);
+    assert!(out.status.success());
+    assert_eq!(std::fs::read_to_string(dir.path().join("calls")).unwrap(), "rollback -r rpool/local/root@blank\n");
+    assert!(out.stdout.is_empty());
+    assert!(!dir.path().join("run/blankroot/rollback-failed").exists());
+
+    let (dir, out) = run_rollback_script(1);
+    assert_eq!(out.status.code(), Some(1), "the unit fails, visibly");
+    let said = "blankroot: rolling back rpool/local/root to @blank failed: this boot keeps what the last one wrote (run blankroot doctor)\n";
+    assert_eq!(String::from_utf8_lossy(&out.stdout), said, "on the console and in the journal");
+    assert_eq!(std::fs::read_to_string(dir.path().join("run/blankroot/rollback-failed")).unwrap(), said);
 }
 
 #[test]
@@ -162,4 +222,20 @@ fn seed_layout_values_are_in_the_module() {
     let text = module_text(&plan);
     assert!(!text.contains("initialPassword"), "no plain-text password is ever written");
     assert!(!text.contains("a1b2c3d4"), "never the seed's example hostId");
+}
+
+#[test]
+fn plan_time_evaluation_accepts_every_config_and_refuses_a_broken_file() {
+    use blankroot::runner::Local;
+    for name in common::CONFIGS {
+        let plan = common::plan_for(name);
+        assert!(blankroot::nixgen::verify::check(&Local::default(), &plan).unwrap(), "{name}");
+    }
+    // A file that parses but does not evaluate (an undefined variable) is refused, naming it.
+    let mut plan = common::plan_for("seed-defaults");
+    let f = plan.steps.iter_mut().flat_map(|s| &mut s.files).find(|f| f.path.ends_with("/blankroot.nix")).unwrap();
+    f.content = Content::Text("{ config, ... }: { a = undefinedThing; }\n".into());
+    let e = blankroot::nixgen::verify::check(&Local::default(), &plan).unwrap_err();
+    assert!(e.message.contains("blankroot.nix does not evaluate"), "{}", e.message);
+    assert!(format!("{e:?}").contains("undefinedThing"), "{e:?}");
 }

@@ -217,3 +217,43 @@ fn warnings_for_bios_busy_and_serial_less_disks() {
     assert!(w.contains("without a serial number"));
     assert!(w.contains("this machine lacks zpool, zfs; install will refuse"));
 }
+
+/// The text of the planned file ending in `name`.
+fn file_text(p: &Plan, name: &str) -> String {
+    let f = p.steps.iter().flat_map(|s| &s.files).find(|f| f.path.ends_with(name)).unwrap();
+    match &f.content {
+        Content::Text(t) => t.clone(),
+        Content::Hash(_) => panic!("{name} is text"),
+    }
+}
+
+#[test]
+fn state_version_is_the_configs_else_the_installers_release_else_the_default() {
+    let plan_with = |toml: &str, release: Option<&str>| {
+        let c = blankroot::config::parse_str("t.toml", toml, &Default::default()).unwrap();
+        let mut t = common::target("/dev/vda");
+        t.nixos_release = release.map(String::from);
+        plan::build(&c, &t, &Identities::fixed(1, None)).unwrap()
+    };
+    let cases = [
+        ("", Some("24.05"), "24.05"),
+        ("state_version = \"23.11\"\n", Some("24.05"), "23.11"),
+        ("state_version = \"23.11\"\n", None, "23.11"),
+        ("", None, blankroot::config::DEFAULT_STATE_VERSION),
+    ];
+    for (toml, release, want) in cases {
+        let p = plan_with(toml, release);
+        assert_eq!(p.config.state_version.as_deref(), Some(want), "{toml:?} {release:?}");
+        assert!(file_text(&p, "configuration.nix").contains(&format!("system.stateVersion = \"{want}\";")));
+        assert!(file_text(&p, "blankroot.toml").contains(&format!("state_version = \"{want}\"\n")));
+        let warned = p.warnings.iter().any(|w| w.contains("system.stateVersion"));
+        assert_eq!(warned, toml.is_empty() && release.is_none(), "{toml:?} {release:?}: {:?}", p.warnings);
+    }
+    let p = plan_with("", None);
+    let w = p.warnings.iter().find(|w| w.contains("system.stateVersion")).unwrap();
+    assert!(w.contains("no `nixos-version`") && w.contains("--state-version"), "{w}");
+    // The example machine is the NixOS 25.11 installer: no warning.
+    let facts = blankroot::example::facts().unwrap();
+    let t = plan::target::from_facts(&facts, "/dev/vda").unwrap();
+    assert_eq!(t.nixos_release.as_deref(), Some("25.11"));
+}

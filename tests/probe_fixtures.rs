@@ -23,6 +23,7 @@ fn facts(lsblk_name: &str, byid_name: Option<&str>) -> Facts {
         by_id: byid_name.map(|n| probe::byid::parse(&fixture(&format!("byid/{n}.txt")))).unwrap_or_default(),
         commands: BTreeMap::new(),
         pool_devices: Vec::new(),
+        nixos_release: None,
     }
 }
 

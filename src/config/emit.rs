@@ -55,7 +55,9 @@ pub fn to_toml(c: &Config, host_id: &str) -> String {
     o.push_str(&format!("disk = {}\n", s(&c.disk)));
     o.push_str(&format!("hostname = {}\n", s(&c.hostname)));
     o.push_str(&format!("host_id = {}\n", s(host_id)));
-    o.push_str(&format!("state_version = {}\n", s(&c.state_version)));
+    if let Some(v) = &c.state_version {
+        o.push_str(&format!("state_version = {}\n", s(v)));
+    }
     let initrd = match c.initrd {
         Initrd::Systemd => "systemd",
         Initrd::Scripted => "scripted",

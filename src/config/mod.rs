@@ -101,12 +101,16 @@ pub struct Config {
     #[serde(default, skip_serializing_if = "Diff::is_empty")]
     pub diff: Diff,
     pub initrd: Initrd,
-    pub state_version: String,
+    /// `system.stateVersion`; `None` means "the release of the installer NixOS runs on" (or
+    /// [`DEFAULT_STATE_VERSION`] without one), resolved when planning. A plan's config always
+    /// holds the resolved value.
+    pub state_version: Option<String>,
 }
 
 /// The seed's default disk (the first virtio disk of a libvirt VM).
 pub const DEFAULT_DISK: &str = "/dev/vda";
 pub const DEFAULT_ESP_SIZE: u64 = 1 << 30;
+/// `system.stateVersion` when neither the config nor the installer says which release it is.
 pub const DEFAULT_STATE_VERSION: &str = "25.11";
 /// The hostId the seed prints as an example; refused, since every reader copies it.
 pub const SEED_EXAMPLE_HOST_ID: &str = "a1b2c3d4";
@@ -192,7 +196,7 @@ impl Default for Config {
             persist: default_persist(),
             diff: Diff::default(),
             initrd: Initrd::Systemd,
-            state_version: DEFAULT_STATE_VERSION.into(),
+            state_version: None,
         }
     }
 }

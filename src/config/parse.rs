@@ -351,7 +351,7 @@ fn apply_raw(src: &Source, raw: RawConfig, c: &mut Config, spans: &mut Spans) ->
     }
     if let Some(v) = raw.state_version {
         rules::state_version(v.get_ref()).map_err(|p| src.at(&v, p))?;
-        c.state_version = v.into_inner();
+        c.state_version = Some(v.into_inner());
     }
     if let Some(i) = raw.initrd {
         c.initrd = initrd(i.get_ref()).map_err(|p| src.at(&i, p))?;
@@ -488,7 +488,7 @@ fn apply_overrides(o: &Overrides, c: &mut Config) -> Result<()> {
     }
     if let Some(v) = &o.state_version {
         rules::state_version(v).map_err(|e| flag_err("--state-version", e))?;
-        c.state_version = v.clone();
+        c.state_version = Some(v.clone());
     }
     Ok(())
 }

@@ -25,6 +25,9 @@
 //!   31 characters), and it keeps to lower case, the portable convention (NixOS itself would
 //!   accept upper-case letters).
 
+mod units;
+pub use units::unit_path;
+
 /// A rule violation: what is wrong and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -83,7 +86,7 @@ pub fn pool_name(name: &str) -> Checked {
     if name == "log" {
         return Err(problem("pool name \"log\" is reserved by ZFS for log vdevs", hint));
     }
-    Ok(())
+    units::pool_unit(name)
 }
 
 /// A dataset name below the pool (`local/root`), as `zfs create` accepts it.
@@ -408,7 +411,7 @@ pub fn luks_name(name: &str) -> Checked {
     if matches!(name, "." | ".." | "control") {
         return Err(problem(format!("LUKS mapping name {name:?} is reserved in /dev/mapper"), hint));
     }
-    Ok(())
+    units::luks_unit(name)
 }
 
 /// Extra luksFormat options must not take over what blankroot sets or carry a key.
@@ -505,7 +508,9 @@ mod tests {
         for bad in ["", "1pool", "mirror1", "raidz", "log", "a b", "a/b", "sparepool", "draid2", &"p".repeat(240)] {
             assert!(pool_name(bad).is_err(), "{bad}");
         }
-        assert!(pool_name(&"p".repeat(239)).is_ok());
+        // zfs-import-<pool>.service must stay within systemd's 255 characters.
+        assert!(pool_name(&"p".repeat(236)).is_ok());
+        assert!(pool_name(&"p".repeat(237)).unwrap_err().message.contains("zfs-import-<pool>.service 256 characters"));
     }
 
     #[test]

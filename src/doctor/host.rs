@@ -59,9 +59,10 @@ pub fn under(root: &Path, path: &str) -> PathBuf {
     root.join(path.trim_start_matches('/'))
 }
 
-/// This machine: files under `files` (the fixture folder or `/`; for `--root DIR`, DIR), the
-/// kernel's view (`/proc`, `/sys`, `/dev`) from `system` (`/`, or the fixture folder), and
-/// commands through `runner`.
+/// This machine: files under `files` (the fixture folder or `/`; for `--root DIR`, DIR, its
+/// `/run` included: what the examined system's boot left there, such as the rollback's failure
+/// marker, is its own, not the running system's), the kernel's view (`/proc`, `/sys`, `/dev`)
+/// from `system` (`/`, or the fixture folder), and commands through `runner`.
 pub struct LocalHost<'r, R: Runner> {
     pub files: PathBuf,
     pub system: PathBuf,
@@ -87,7 +88,7 @@ impl<'r, R: Runner> LocalHost<'r, R> {
 
     fn path(&self, p: &str) -> PathBuf {
         let rel = p.trim_start_matches('/');
-        let kernel = ["proc/", "sys/", "dev/", "run/"].iter().any(|k| rel.starts_with(k));
+        let kernel = ["proc/", "sys/", "dev/"].iter().any(|k| rel.starts_with(k));
         if kernel { self.system.join(rel) } else { self.files.join(rel) }
     }
 }

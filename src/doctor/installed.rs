@@ -1,18 +1,25 @@
 //! Doctor's checks of a system blankroot installed: the rollback is configured (for the
-//! systemd stage 1: after the pool import, before sysroot.mount) and ran (@blank exists, little
-//! written since); `networking.hostId` = `/etc/hostid` = the pool's host id; `/persist` mounted
-//! and needed for boot; `/etc/nixos`, `/var/lib/nixos`, machine-id and the SSH host keys kept
-//! in it; password hash files 0600 root; no `postDeviceCommands` rollback under systemd.
+//! systemd stage 1: after the pool import, before sysroot.mount, once; the import waits for
+//! LUKS; the passphrase is asked for until it is right) and ran (@blank exists, little written
+//! since, no failure marker in /run; those checks are in `rollback`); `networking.hostId` =
+//! `/etc/hostid` = the pool's host id; `/persist` mounted and needed for boot; `/etc/nixos`,
+//! `/var/lib/nixos`, machine-id and the SSH host keys kept in it; password hash files 0600
+//! root; no `postDeviceCommands` rollback under systemd.
 //!
 //! What the configuration says is read by evaluating `/etc/nixos/blankroot.nix` with
 //! `nix-instantiate` (stub module arguments, only the options looked at are forced); what the
 //! machine does, from mountinfo, /etc, `zfs`/`zpool`/`zdb` and this boot's journal. What is kept
 //! across the rollback is checked in `persisted`.
 
+mod rollback;
+
+pub use rollback::blank_fix_commands;
+
 use super::Finding;
 use super::host::Host;
 use crate::config::{Config, Initrd};
 use crate::error::Result;
+use crate::nixgen::escape;
 use crate::runner::Cmd;
 use serde::Deserialize;
 
@@ -27,6 +34,10 @@ const FRESH_UPTIME: f64 = 900.0;
 struct Module {
     systemd: bool,
     unit: Option<Unit>,
+    /// `boot.initrd.systemd.services."zfs-import-<pool>"`: what blankroot adds to nixpkgs' unit.
+    import_unit: Option<Unit>,
+    /// `crypttabExtraOpts` of the LUKS device.
+    luks_opts: Option<Vec<String>>,
     post_resume: String,
     post_device: String,
     persist_needed: bool,
@@ -43,23 +54,33 @@ struct Unit {
     #[serde(default)]
     before: Vec<String>,
     #[serde(default)]
+    wants: Vec<String>,
+    #[serde(default)]
     wanted_by: Vec<String>,
     #[serde(default)]
     script: String,
     #[serde(default)]
     unit_config: std::collections::BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    service_config: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// The expression that evaluates a NixOS module's text with stub arguments and picks out what
 /// doctor checks (read from stdin, so it works on any root and over any runner).
-fn module_expr(text: &str, unit: &str) -> String {
+fn module_expr(text: &str, config: &Config) -> String {
+    let unit = escape::string(crate::nixgen::ROLLBACK_UNIT);
+    let import = escape::string(&format!("zfs-import-{}", config.pool.name));
+    let luks = escape::string(&config.luks.name);
+    let stubs = crate::nixgen::verify::STUB_ARGS;
     format!(
         r#"let m = ({text}
-) {{ config = {{}}; pkgs = {{}}; modulesPath = "/"; lib = {{ mkAfter = x: x; mkBefore = x: x; mkDefault = x: x; mkForce = x: x; }}; }};
+) {stubs};
   i = m.boot.initrd or {{}};
 in {{
   systemd = i.systemd.enable or false;
-  unit = i.systemd.services."{unit}" or null;
+  unit = i.systemd.services.{unit} or null;
+  importUnit = i.systemd.services.{import} or null;
+  luksOpts = i.luks.devices.{luks}.crypttabExtraOpts or null;
   postResume = i.postResumeCommands or "";
   postDevice = i.postDeviceCommands or "";
   persistNeeded = m.fileSystems."/persist".neededForBoot or false;
@@ -70,14 +91,12 @@ in {{
     )
 }
 
-fn evaluate(host: &dyn Host, text: &str) -> std::result::Result<Module, String> {
+fn evaluate(host: &dyn Host, text: &str, config: &Config) -> std::result::Result<Module, String> {
     let cmd = Cmd::new(["nix-instantiate", "--eval", "--strict", "--json", "-"])
-        .stdin(module_expr(text, crate::nixgen::ROLLBACK_UNIT).into_bytes());
+        .stdin(module_expr(text, config).into_bytes());
     let out = host.run(&cmd).map_err(|e| e.message)?;
     if !out.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let lines: Vec<&str> = err.lines().filter(|l| !l.contains("build-users-group")).collect();
-        return Err(lines.join(" | "));
+        return Err(crate::nixgen::verify::nix_stderr(&out.stderr));
     }
     serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
 }
@@ -149,7 +168,7 @@ pub fn check(host: &dyn Host) -> Result<Vec<Finding>> {
             ));
             None
         }
-        Some(t) => match evaluate(host, &t) {
+        Some(t) => match evaluate(host, &t, &config) {
             Ok(m) => Some(m),
             Err(why) => {
                 out.push(Finding::warning(
@@ -163,10 +182,13 @@ pub fn check(host: &dyn Host) -> Result<Vec<Finding>> {
         },
     };
     if let Some(m) = &module {
-        out.extend(rollback_config(&config, m));
+        out.extend(rollback::rollback_config(&config, m));
+        out.extend(rollback::luks_before_import(&config, m));
     }
     out.extend(post_device_commands(host, &config, module.as_ref()));
-    out.extend(rollback_ran(host, &config));
+    let (blank_exists, ran) = rollback::rollback_ran(host, &config);
+    out.extend(ran);
+    out.extend(rollback::rollback_failed(host, &config, blank_exists));
     out.extend(hostid(host, &config, module.as_ref()));
     out.extend(super::persisted::check(
         host,
@@ -179,61 +201,6 @@ pub fn check(host: &dyn Host) -> Result<Vec<Finding>> {
         &mountinfo,
     ));
     Ok(out)
-}
-
-fn rollback_config(config: &Config, m: &Module) -> Vec<Finding> {
-    let root = config.full_name(config.root_dataset());
-    let rollback = crate::nixgen::rollback_command(config);
-    let import = format!("zfs-import-{}.service", config.pool.name);
-    let fix = "regenerate blankroot.nix from blankroot.toml with blankroot (it writes this unit), then `nixos-rebuild boot` and reboot";
-    if m.systemd {
-        let Some(u) = &m.unit else {
-            return vec![Finding::error(
-                "rollback-config",
-                format!("stage 1 is systemd but blankroot.nix has no {} unit", crate::nixgen::ROLLBACK_UNIT),
-                "nothing rolls the root back: every boot keeps what the last one wrote",
-                fix,
-            )];
-        };
-        let mut wrong = Vec::new();
-        if !u.script.contains(&rollback) {
-            wrong.push(format!("its script does not run `{rollback}`"));
-        }
-        if !u.after.contains(&import) {
-            wrong.push(format!("it is not ordered after {import} (the pool may not be imported yet)"));
-        }
-        if !u.before.iter().any(|b| b == "sysroot.mount") {
-            wrong.push("it is not ordered before sysroot.mount (root may be mounted before it is rolled back)".into());
-        }
-        if !u.wanted_by.iter().any(|w| w == "initrd.target") {
-            wrong.push("nothing pulls it in (wantedBy initrd.target)".into());
-        }
-        if u.unit_config.get("DefaultDependencies").and_then(|v| v.as_str()) != Some("no") {
-            wrong.push("it keeps the default dependencies, which order it after sysroot.mount's targets".into());
-        }
-        if wrong.is_empty() {
-            vec![Finding::ok(
-                "rollback-config",
-                format!("systemd stage 1 runs `{rollback}` after {import}, before sysroot.mount"),
-            )]
-        } else {
-            vec![Finding::error(
-                "rollback-config",
-                format!("the {} unit is wrong: {}", crate::nixgen::ROLLBACK_UNIT, wrong.join("; ")),
-                format!("the root ({root}) must be rolled back after the pool is imported and before it is mounted"),
-                fix,
-            )]
-        }
-    } else if m.post_resume.contains(&rollback) {
-        vec![Finding::ok("rollback-config", format!("scripted stage 1 runs `{rollback}` in postResumeCommands"))]
-    } else {
-        vec![Finding::error(
-            "rollback-config",
-            format!("scripted stage 1, but postResumeCommands does not run `{rollback}`"),
-            "nothing rolls the root back (NixOS imports the root pool in postResumeCommands since 24.11; postDeviceCommands runs before that)",
-            fix,
-        )]
-    }
 }
 
 /// `boot.initrd.postDeviceCommands` under the systemd stage 1 is an error (NixOS's
@@ -266,64 +233,6 @@ fn post_device_commands(host: &dyn Host, config: &Config, m: Option<&Module>) ->
         "systemd stage 1 never runs it: NixOS refuses to build such a system (an assertion in nixos/modules/system/boot/systemd/initrd.nix), so a rollback put there (as in the seed) never happens",
         "remove it: blankroot.nix rolls back in boot.initrd.systemd.services.blankroot-rollback",
     )]
-}
-
-fn rollback_ran(host: &dyn Host, config: &Config) -> Vec<Finding> {
-    let root = config.full_name(config.root_dataset());
-    let snap = format!("{root}@blank");
-    let listed = host.run(&Cmd::new(["zfs", "list", "-H", "-t", "snapshot", "-o", "name", &snap]));
-    if !listed.as_ref().is_ok_and(|o| o.success() && o.stdout_str().trim() == snap) {
-        return vec![Finding::error(
-            "blank-snapshot",
-            format!("{snap} does not exist"),
-            "the rollback has nothing to return to: the boot fails in stage 1 or keeps everything",
-            format!(
-                "it must be the snapshot of the empty dataset; if {root} holds nothing you need: boot the installer, import the pool and `zfs snapshot {snap}` right after emptying it (or reinstall)"
-            ),
-        )];
-    }
-    let mut out = vec![Finding::ok("blank-snapshot", format!("{snap} exists"))];
-    let written = host
-        .run(&Cmd::new(["zfs", "get", "-Hp", "-o", "value", "written@blank", &root]))
-        .ok()
-        .filter(|o| o.success())
-        .and_then(|o| o.stdout_str().trim().parse::<u64>().ok());
-    let uptime =
-        host.read_string("/proc/uptime").and_then(|t| t.split_whitespace().next().and_then(|u| u.parse::<f64>().ok()));
-    match written {
-        None => out.push(Finding::warning(
-            "rollback-ran",
-            format!("cannot read written@blank of {root}"),
-            "it tells whether the last boot rolled the root back",
-            format!("`zfs get written@blank {root}`"),
-        )),
-        Some(w) if w <= FRESH_WRITTEN => {
-            out.push(Finding::ok("rollback-ran", format!("{} written to {root} since @blank", gib(w))))
-        }
-        Some(w) if host.booted() && uptime.is_some_and(|u| u < FRESH_UPTIME) => out.push(Finding::error(
-            "rollback-ran",
-            format!("{} written to {root} since @blank, {:.0} s after boot", gib(w), uptime.unwrap_or_default()),
-            "right after a boot the root should be nearly empty: the rollback did not run this boot",
-            "check the rollback unit (`journalctl -b -u blankroot-rollback`), `blankroot verify-rollback arm`, then reboot",
-        )),
-        Some(w) => out.push(Finding::info(
-            "rollback-ran",
-            format!("{} written to {root} since @blank; the next boot erases it (`blankroot diff` shows what)", gib(w)),
-        )),
-    }
-    if host.booted() && config.initrd == Initrd::Systemd {
-        let unit = format!("{}.service", crate::nixgen::ROLLBACK_UNIT);
-        let journal = host.run(&Cmd::new(["journalctl", "-b", "-o", "cat", "--no-pager", "-u", &unit]));
-        if let Some(j) = journal.ok().filter(|o| o.success()) {
-            let text = j.stdout_str();
-            if text.lines().any(|l| l.starts_with("Finished ") || l.contains("Deactivated successfully")) {
-                out.push(Finding::ok("rollback-journal", format!("this boot's journal shows {unit} finished")));
-            } else {
-                out.push(Finding::info("rollback-journal", format!("this boot's journal has no record of {unit}")));
-            }
-        }
-    }
-    out
 }
 
 /// `/etc/hostid` (4 bytes, native byte order) as NixOS writes networking.hostId.

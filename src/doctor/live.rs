@@ -48,7 +48,12 @@ pub fn facts(host: &dyn Host) -> Result<Facts> {
         .ok()
         .filter(|o| o.success())
         .map_or_else(Vec::new, |o| probe::pools::parse_status(&o.stdout_str()));
-    Ok(Facts { firmware, block_devices, by_id, commands, pool_devices })
+    let nixos_release = host
+        .run(&probe::nixos_version_cmd())
+        .ok()
+        .filter(|o| o.success())
+        .and_then(|o| probe::parse_nixos_release(&o.stdout_str()));
+    Ok(Facts { firmware, block_devices, by_id, commands, pool_devices, nixos_release })
 }
 
 /// The libvirt UUID of this machine when it is a QEMU guest (libvirt passes the domain's UUID

@@ -3,7 +3,7 @@
 //! as the seed sets it). Its facts go through the same probe and parsers as a real machine's:
 //! a fake runner answers the probe's commands with the outputs below (hand-written in the
 //! format util-linux 2.38's `lsblk --json --bytes --output-all` prints, trimmed to the
-//! columns blankroot reads).
+//! columns blankroot reads). It runs the NixOS 25.11 installer.
 
 use crate::error::Result;
 use crate::probe::{self, Facts};
@@ -24,6 +24,7 @@ pub fn machine() -> Recording {
     let r = answer(Recording::new(), probe::lsblk_cmd(), LSBLK);
     let r = answer(r, probe::firmware_cmd(), "");
     let r = answer(r, probe::by_id_cmd(), BY_ID);
+    let r = answer(r, probe::nixos_version_cmd(), "25.11.20251130.abcdef0 (Xantusia)\n");
     answer(r, probe::tools_cmd(), &tools)
 }
 
@@ -42,5 +43,6 @@ mod tests {
         assert_eq!(f.find_disk("/dev/disk/by-id/virtio-disk01").unwrap().name, "vda");
         assert_eq!(f.firmware, crate::probe::Firmware::Uefi);
         assert!(f.has_command("zpool"));
+        assert_eq!(f.nixos_release.as_deref(), Some("25.11"), "the installer's release");
     }
 }

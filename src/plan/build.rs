@@ -2,7 +2,7 @@
 //! plan. The steps are the seed's procedure (../shared/seed), made checkable and revertible.
 
 use super::*;
-use crate::config::{Config, Dataset, PasswordSource};
+use crate::config::{Config, DEFAULT_STATE_VERSION, Dataset, PasswordSource};
 use crate::error::{Error, Result};
 use crate::nixgen;
 
@@ -67,8 +67,28 @@ fn secret_name_for(user: &str) -> String {
     format!("password:{user}")
 }
 
+/// The config with `system.stateVersion` resolved: the config's (or the flag's), else the
+/// release of the NixOS the installer runs, else [`DEFAULT_STATE_VERSION`] and a warning.
+fn resolve_state_version(config: &Config, target: &Target) -> (Config, Option<String>) {
+    let mut c = config.clone();
+    if c.state_version.is_some() {
+        return (c, None);
+    }
+    if let Some(release) = &target.nixos_release {
+        c.state_version = Some(release.clone());
+        return (c, None);
+    }
+    c.state_version = Some(DEFAULT_STATE_VERSION.to_string());
+    let warning = format!(
+        "system.stateVersion is {DEFAULT_STATE_VERSION}, blankroot's default: this machine has no `nixos-version` (it is not a NixOS installer), so the release being installed is unknown; if it is another one, set state_version = \"YY.MM\" in blankroot.toml or pass --state-version YY.MM"
+    );
+    (c, Some(warning))
+}
+
 /// Builds the plan. Fails when the target cannot hold the layout.
 pub fn build(config: &Config, target: &Target, ids: &Identities) -> Result<Plan> {
+    let (resolved, state_version_warning) = resolve_state_version(config, target);
+    let config = &resolved;
     let disk = &target.disk;
     let need = config.esp_size_bytes + MIN_LUKS_BYTES + (2 << 20);
     if disk.size_bytes < need {
@@ -356,6 +376,7 @@ pub fn build(config: &Config, target: &Target, ids: &Identities) -> Result<Plan>
     if disk.device.starts_with("/dev/vd") && disk.by_id.is_empty() {
         warnings.push(format!("{} is a virtio disk without a serial number, so it has no /dev/disk/by-id name; the pool is found through its LUKS mapping, but give the disk a serial (`blankroot libvirt`) for stable names", disk.path));
     }
+    warnings.extend(state_version_warning);
 
     Ok(Plan {
         schema: SCHEMA_VERSION,

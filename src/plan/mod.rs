@@ -50,6 +50,10 @@ pub struct Target {
     /// Programs the install runs that this machine lacks.
     #[serde(default)]
     pub missing_tools: Vec<String>,
+    /// The NixOS release the machine runs (`nixos-version`, as `YY.MM`): the installer's, which
+    /// `system.stateVersion` is unless the config sets it. Absent off NixOS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nixos_release: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -56,5 +56,6 @@ pub fn from_facts(facts: &Facts, disk: &str) -> Result<Target> {
             holders,
         },
         missing_tools: facts.missing_commands().into_iter().map(str::to_string).collect(),
+        nixos_release: facts.nixos_release.clone(),
     })
 }

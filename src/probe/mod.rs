@@ -37,6 +37,10 @@ pub struct Facts {
     /// Devices under imported ZFS pools (empty without `zpool`).
     #[serde(default)]
     pub pool_devices: Vec<pools::PoolDevice>,
+    /// The NixOS release the machine runs, `YY.MM` from `nixos-version` (`None` without it:
+    /// not NixOS).
+    #[serde(default)]
+    pub nixos_release: Option<String>,
 }
 
 /// The programs blankroot may run on the target; `probe` reports which of them are present.
@@ -84,6 +88,17 @@ pub fn by_id_exists_cmd() -> Cmd {
     Cmd::new(["test", "-d", BY_ID_DIR])
 }
 
+/// `nixos-version`: `25.11.20251130.abcdef0 (Xantusia)` on NixOS.
+pub fn nixos_version_cmd() -> Cmd {
+    Cmd::new(["nixos-version"])
+}
+
+/// The release (`YY.MM`) in `nixos-version`'s output, when it names one.
+pub fn parse_nixos_release(output: &str) -> Option<String> {
+    let release = output.trim().get(..5)?;
+    crate::config::rules::state_version(release).ok().map(|()| release.to_string())
+}
+
 /// Prints the name of each of [`TOOLS`] that is on PATH. (An `if`, not `&&`, so the loop
 /// exits 0 even when the last tool is missing.)
 pub fn tools_cmd() -> Cmd {
@@ -93,7 +108,7 @@ pub fn tools_cmd() -> Cmd {
     Cmd::new(argv)
 }
 
-/// Reads the machine behind `runner`. Changes nothing. The five questions are independent and
+/// Reads the machine behind `runner`. Changes nothing. The six questions are independent and
 /// asked at the same time (under emulation, one after the other took 0.25 s; see
 /// benches/install_vm.rs); errors are reported in a fixed order all the same.
 pub fn probe(runner: &impl Runner) -> Result<Facts> {
@@ -110,13 +125,22 @@ pub fn probe(runner: &impl Runner) -> Result<Facts> {
                 .filter(|o| o.success())
                 .map_or_else(Vec::new, |o| pools::parse_status(&o.stdout_str()))
         });
+        // Not on NixOS (no `nixos-version` on PATH, so the runner cannot start it): no release.
+        let release = s.spawn(|| {
+            runner
+                .output(&nixos_version_cmd())
+                .ok()
+                .filter(|o| o.success())
+                .and_then(|o| parse_nixos_release(&o.stdout_str()))
+        });
         let block_devices = join(block_devices)?;
         let firmware = join(firmware)?;
         let by_id = join(by_id)?;
         let commands = join(commands)?;
         let pools = join(pools);
+        let nixos_release = join(release);
         let pool_devices = if commands.get("zpool") == Some(&true) { pools } else { Vec::new() };
-        Ok(Facts { firmware, block_devices, by_id, commands, pool_devices })
+        Ok(Facts { firmware, block_devices, by_id, commands, pool_devices, nixos_release })
     })
 }
 
@@ -271,7 +295,9 @@ mod tests {
         // The VM fixture's pool, as `zpool status -P -L` lists it: rpool on the LUKS mapping.
         let status = "  pool: rpool\n state: ONLINE\nconfig:\n\n\tNAME         STATE     READ WRITE CKSUM\n\
                       \trpool        ONLINE       0     0     0\n\t  /dev/dm-0  ONLINE       0     0     0\n";
-        r.answer(&argv(&tools_cmd()), found).answer(&argv(&pools_cmd()), status)
+        r.answer(&argv(&tools_cmd()), found)
+            .answer(&argv(&pools_cmd()), status)
+            .answer(&argv(&nixos_version_cmd()), "25.11.20251130.abcdef0 (Xantusia)\n")
     }
 
     #[test]
@@ -279,7 +305,8 @@ mod tests {
         let r = machine(VM_LSBLK, Some(VM_BYID), true, &["sfdisk", "lsblk", "cryptsetup", "zpool", "zfs"]);
         let facts = probe(&r).unwrap();
         assert_eq!(facts.firmware, Firmware::Uefi);
-        assert_eq!(r.calls.lock().unwrap().len(), 5, "lsblk, firmware, by-id, tools, zpool status");
+        assert_eq!(r.calls.lock().unwrap().len(), 6, "lsblk, firmware, by-id, tools, zpool status, nixos-version");
+        assert_eq!(facts.nixos_release.as_deref(), Some("25.11"));
         assert_eq!(facts.pool_devices, vec![pools::PoolDevice { pool: "rpool".into(), path: "/dev/dm-0".into() }]);
 
         let disk = facts.find_disk("/dev/disk/by-id/virtio-disk01").unwrap();
@@ -293,6 +320,22 @@ mod tests {
         assert!(!facts.has_command("nixos-install"));
         assert_eq!(facts.commands.len(), TOOLS.len());
         assert!(facts.missing_commands().contains(&"mkfs.fat"));
+    }
+
+    #[test]
+    fn the_release_comes_from_nixos_version_and_is_absent_off_nixos() {
+        assert_eq!(parse_nixos_release("24.05.7376.b134951a4c9f (Uakari)\n").as_deref(), Some("24.05"));
+        assert_eq!(parse_nixos_release("26.05pre-git (Yarara)").as_deref(), Some("26.05"));
+        assert_eq!(parse_nixos_release("unknown"), None);
+        assert_eq!(parse_nixos_release(""), None);
+        assert_eq!(parse_nixos_release("25.10.1 (x)"), None, "not a NixOS release");
+        // No nixos-version on PATH: the fake runner cannot start it.
+        let r = Recording::new()
+            .answer(&argv(&lsblk_cmd()), HOST_LSBLK)
+            .fail(&argv(&firmware_cmd()), 1, "")
+            .answer(&argv(&by_id_cmd()), "")
+            .answer(&argv(&tools_cmd()), "lsblk\n");
+        assert_eq!(probe(&r).unwrap().nixos_release, None);
     }
 
     #[test]

@@ -2,6 +2,9 @@
 //! target, planned with fixed identities so output is reproducible.
 #![allow(dead_code)]
 
+pub mod doctor;
+pub mod stage1;
+pub mod stage1_tier;
 pub mod vm;
 
 use blankroot::config::{self, Config, Overrides};
@@ -34,6 +37,7 @@ pub fn target(disk: &str) -> Target {
             holders: vec![],
         },
         missing_tools: vec![],
+        nixos_release: Some("25.11".into()),
     }
 }
 

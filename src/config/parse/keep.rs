@@ -32,9 +32,13 @@ pub(super) fn persist(src: &Source, p: RawPersist, c: &mut Config) -> Result<()>
     let default = crate::config::default_persist();
     let mut listed: Vec<(String, Range<usize>)> = Vec::new();
     for (list, is_dir) in [(p.directories, true), (p.files, false)] {
-        for path in list {
+        for (i, path) in list.into_iter().enumerate() {
             let value = path.get_ref();
             rules::persisted_path(value, &mounts).map_err(|e| src.at(&path, e))?;
+            if is_dir {
+                // A bind mount: its mount unit is named after it.
+                rules::unit_path(&format!("persist.directories[{i}]"), value, true).map_err(|e| src.at(&path, e))?;
+            }
             if let Some((_, first)) = listed.iter().find(|(o, _)| o == value) {
                 return Err(src.at(
                     &path,

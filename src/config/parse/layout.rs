@@ -16,7 +16,7 @@ pub(super) fn datasets(src: &Source, raw: Vec<Spanned<RawDataset>>) -> Result<(V
     let mut out: Vec<Dataset> = Vec::new();
     let mut names: Vec<Range<usize>> = Vec::new();
     let mut mounts: Vec<Range<usize>> = Vec::new();
-    for d in raw {
+    for (i, d) in raw.into_iter().enumerate() {
         let d = d.into_inner();
         let name = d.name.get_ref();
         rules::dataset_name(name).map_err(|p| src.at(&d.name, p))?;
@@ -38,6 +38,7 @@ pub(super) fn datasets(src: &Source, raw: Vec<Spanned<RawDataset>>) -> Result<(V
         if let Some(m) = &d.mount {
             let mount = m.get_ref();
             rules::dataset_mount(mount).map_err(|p| src.at(m, p))?;
+            rules::unit_path(&format!("datasets[{i}].mount"), mount, false).map_err(|p| src.at(m, p))?;
             if let Some(i) = out.iter().position(|o| o.mount.as_deref() == Some(mount)) {
                 return Err(src.at(
                     m,

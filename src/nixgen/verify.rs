@@ -1,0 +1,65 @@
+//! The generated `.nix` files checked by the real Nix evaluator before anything is done with
+//! them: `plan` and `install` evaluate every file of the plan with stub module arguments
+//! (`nix-instantiate --eval --strict`, where it exists: the NixOS installer has it), so a
+//! file that would not evaluate is refused while nothing has been touched. Doctor evaluates
+//! an installed `blankroot.nix` with the same stubs.
+
+use crate::error::{Error, Result};
+use crate::plan::{Content, Plan};
+use crate::runner::{Cmd, Runner};
+
+/// Module arguments for evaluating a generated file outside NixOS: blankroot's files use only
+/// `lib.mkAfter` (and the `lib.mk*` priorities are identities here).
+pub const STUB_ARGS: &str = r#"{ config = {}; pkgs = {}; modulesPath = "/"; lib = { mkAfter = x: x; mkBefore = x: x; mkDefault = x: x; mkForce = x: x; }; }"#;
+
+/// nix-instantiate's stderr without its note about a missing `nixbld` group (it evaluates
+/// without a store all the same).
+pub fn nix_stderr(stderr: &[u8]) -> String {
+    let err = String::from_utf8_lossy(stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.contains("build-users-group")).collect();
+    lines.join(" | ")
+}
+
+/// The expression that forces a module file completely (its `imports` are paths NixOS reads,
+/// not values: left out).
+fn forced(text: &str) -> String {
+    format!("let m = ({text}\n) {STUB_ARGS}; in builtins.deepSeq (removeAttrs m [ \"imports\" ]) true")
+}
+
+/// Evaluates every `.nix` file the plan writes. `Ok(false)` when `nix-instantiate` is not
+/// there to ask (nothing is claimed then); an error naming the file when one does not
+/// evaluate.
+pub fn check(runner: &dyn Runner, plan: &Plan) -> Result<bool> {
+    let files: Vec<(&str, &str)> = plan
+        .steps
+        .iter()
+        .flat_map(|s| &s.files)
+        .filter(|f| f.path.ends_with(".nix"))
+        .filter_map(|f| match &f.content {
+            Content::Text(t) => Some((f.path.as_str(), t.as_str())),
+            Content::Hash(_) => None,
+        })
+        .collect();
+    for (path, text) in files {
+        let cmd = Cmd::new(["nix-instantiate", "--eval", "--strict", "--json", "-"]).stdin(forced(text).into_bytes());
+        let Ok(out) = runner.output(&cmd) else { return Ok(false) };
+        if !out.success() {
+            return Err(Error::internal(format!("the generated {path} does not evaluate"))
+                .caused_by(nix_stderr(&out.stderr))
+                .hint("nothing was changed; this is a bug in blankroot: please report it with your blankroot.toml"));
+        }
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_expression_forces_the_module_and_skips_imports() {
+        let e = forced("{ lib, ... }: { imports = [ ./x.nix ]; a = 1; }");
+        assert!(e.contains("removeAttrs m [ \"imports\" ]") && e.contains("deepSeq"));
+        assert!(e.contains(STUB_ARGS));
+    }
+}
