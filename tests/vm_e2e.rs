@@ -13,14 +13,7 @@ use std::path::Path;
 use std::process::Command;
 
 fn write_config(v: &Vm) {
-    std::fs::write(
-        v.share().join("cfg.toml"),
-        "# The seed's defaults on the first test disk, with a cheap PBKDF for test runs only.\n\
-         disk = \"/dev/disk/by-id/virtio-disk01\"\n\
-         [luks]\nformat_options = [\"--pbkdf\", \"pbkdf2\", \"--pbkdf-force-iterations\", \"1000\"]\n\
-         [[users]]\nname = \"admin\"\ngroups = [\"wheel\"]\npassword_file = \"/tmp/admin.pw\"\n",
-    )
-    .unwrap();
+    common::vm::write_config(&v.share());
 }
 
 fn props(text: &str) -> Vec<(String, String, String)> {
@@ -39,7 +32,8 @@ fn prop<'a>(all: &'a [(String, String, String)], name: &str, key: &str) -> &'a s
         .unwrap_or_else(|| panic!("{name} {key}"))
 }
 
-/// The rollback command, taken from the generated blankroot.nix by the real Nix evaluator.
+/// The rollback unit's script (`zfs rollback -r …@blank`, loud when it fails), taken from the
+/// generated blankroot.nix by the real Nix evaluator.
 fn rollback_command(module: &Path) -> String {
     let expr = format!(
         "(import {} {{ config = {{}}; pkgs = {{}}; lib = {{ mkAfter = x: x; }}; }}).boot.initrd.systemd.services.blankroot-rollback.script",
@@ -147,7 +141,8 @@ fn install_then_rollback_boot() {
 
     // Boot 2: the rollback, with the command taken from the generated file.
     let cmd = rollback_command(&module);
-    assert_eq!(cmd, "zfs rollback -r rpool/local/root@blank");
+    assert_eq!(cmd, blankroot::nixgen::rollback_script(&plan.config));
+    assert!(cmd.contains("zfs rollback -r rpool/local/root@blank"));
     std::fs::write(v.share().join("rollback-command.sh"), format!("{cmd}\n")).unwrap();
     std::fs::write(v.share().join("hostid"), &plan.ids.host_id).unwrap();
     let (rc, log) = v.boot("rollback.sh", &[]);

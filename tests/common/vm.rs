@@ -102,7 +102,8 @@ impl Vm {
             tick();
             std::thread::sleep(std::time::Duration::from_millis(100));
         };
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        // Lossy: a console can hold bytes that are not UTF-8 (systemd cuts unit names mid-character).
+        let text = String::from_utf8_lossy(&std::fs::read(&log).unwrap_or_default()).into_owned();
         (status.code().unwrap_or(-1), text)
     }
 }
@@ -174,4 +175,68 @@ pub fn answer_digest_requests(share: &Path, disk: &Path) {
         std::fs::write(&tmp, disk_digest(disk) + "\n").unwrap();
         std::fs::rename(&tmp, &dst).unwrap();
     }
+}
+
+/// The guest's serial console as a unix socket (run.sh `--console-socket`): what it printed so
+/// far, and typing on it. Polled from [`Vm::boot_with`]'s tick; QEMU waits for this client
+/// before it starts the guest, so connect early.
+pub struct Console {
+    path: PathBuf,
+    stream: Option<std::os::unix::net::UnixStream>,
+    /// Everything the guest printed since the connection.
+    pub seen: String,
+}
+
+impl Console {
+    pub fn new(path: PathBuf) -> Console {
+        Console { path, stream: None, seen: String::new() }
+    }
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    /// Connects when the socket exists, then reads whatever the guest has printed.
+    pub fn poll(&mut self) {
+        use std::io::Read;
+        if self.stream.is_none() {
+            match std::os::unix::net::UnixStream::connect(&self.path) {
+                Ok(s) => {
+                    s.set_nonblocking(true).unwrap();
+                    self.stream = Some(s);
+                }
+                Err(_) => return,
+            }
+        }
+        let mut buf = [0u8; 65536];
+        while let Some(s) = self.stream.as_mut() {
+            match s.read(&mut buf) {
+                Ok(0) => {
+                    self.stream = None;
+                }
+                Ok(n) => self.seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+                Err(_) => break,
+            }
+        }
+    }
+    /// Types `text` and Enter (a carriage return, as a terminal sends it).
+    pub fn type_line(&mut self, text: &str) {
+        use std::io::Write;
+        if let Some(s) = self.stream.as_mut() {
+            s.set_nonblocking(false).unwrap();
+            s.write_all(format!("{text}\r").as_bytes()).unwrap();
+            s.set_nonblocking(true).unwrap();
+        }
+    }
+}
+
+/// The test config most VM scenarios use: the seed's defaults on disk01, a cheap PBKDF (test
+/// runs only), one wheel user whose password comes from a file the guest writes.
+pub fn write_config(share: &Path) {
+    std::fs::write(
+        share.join("cfg.toml"),
+        "# The seed's defaults on the first test disk, with a cheap PBKDF for test runs only.\n\
+         disk = \"/dev/disk/by-id/virtio-disk01\"\n\
+         [luks]\nformat_options = [\"--pbkdf\", \"pbkdf2\", \"--pbkdf-force-iterations\", \"1000\"]\n\
+         [[users]]\nname = \"admin\"\ngroups = [\"wheel\"]\npassword_file = \"/tmp/admin.pw\"\n",
+    )
+    .unwrap();
 }

@@ -157,8 +157,18 @@ do_base_packages() {
   # whois: mkpasswd (the seed's yescrypt hashing, for the shell-script baseline of the install
   # benchmark); acl, attr: setfacl/getfacl, setfattr/getfattr (persisted paths keep ACLs and
   # xattrs).
+  # systemd: the stage-1 tier's initrd (tests/vm/guest/stage1-initrd.sh assembles a systemd
+  # initrd from the guest's own systemd 252, systemd-cryptsetup and its generators) and
+  # journalctl; the kit itself still boots with guest-init.sh as PID 1.
   in_chroot $APT install linux-image-amd64 linux-headers-amd64 udev kmod util-linux fdisk gdisk \
-    dosfstools e2fsprogs busybox procps cryptsetup-bin jq whois acl attr
+    dosfstools e2fsprogs busybox procps cryptsetup-bin jq whois acl attr systemd
+  # A static busybox (not installed: it conflicts with busybox) for the stage-1 tier's stand-in
+  # system on the installed root, where no dynamic loader exists (as on NixOS's blank root).
+  in_chroot sh -euc 'cd /tmp && apt-get download -q busybox-static && mkdir -p /tmp/bbs \
+    && dpkg-deb -x busybox-static_*.deb /tmp/bbs \
+    && install -D -m 0755 /tmp/bbs/bin/busybox /usr/lib/blankroot-vm/busybox-static \
+    && rm -rf /tmp/bbs busybox-static_*.deb'
+  in_chroot /usr/lib/blankroot-vm/busybox-static true
 }
 
 do_zfs() {

@@ -5,7 +5,7 @@
 #   tests/vm/run.sh --share DIR [--disk FILE[:SERIAL]]... [--timeout SECONDS] [--log FILE]
 #                   [--kill-on-mark NAME] [--kill-after-mark NAME:SECONDS] [--follow]
 #                   [--uefi] [--append KERNEL-ARGS] [--mem MIB] [--smp N] [--qemu-arg ARG]...
-#                   [--boot-timeout SECONDS]
+#                   [--boot-timeout SECONDS] [--initrd FILE --cmdline ARGS] [--console-socket PATH]
 #
 # Exit status: the guest's (from "BLANKROOT-VM-RESULT rc=N"); 124 when --timeout expired;
 # 125 when QEMU ended without a result (guest init failed, kernel panic, QEMU error);
@@ -39,11 +39,21 @@ Options:
   --qemu-arg ARG         one more QEMU argument (repeatable)
   --boot-timeout SECONDS stop QEMU when the guest's init has not started by then; exit 126
                          (default 180; a TCG boot reaches it in 3-15 s)
+  --initrd FILE          boot this initrd instead of the kit's (the stage-1 tier's systemd
+                         initrd); needs --cmdline
+  --cmdline ARGS         the whole kernel command line instead of the kit's root=/init=
+                         (console=ttyS0 and panic=1 are added; --append still appends)
+  --kill-on-text TEXT    power cut as soon as the log shows TEXT (a fixed string), e.g. a boot
+                         that went to emergency mode; exit 137
+  --console-socket PATH  the serial console is also a unix socket at PATH (QEMU waits for a
+                         client before it starts the guest): a test connects to type on the
+                         console (a LUKS passphrase); the log gets everything as before
 EOF
   exit 2
 }
 die() { echo "$ME: error: $*" >&2; exit 2; }
 
+INITRD="" CMDLINE="" CONSOLE_SOCKET="" KILL_TEXT=""
 SHARE="" LOG="" TIMEOUT=1200 KILL_ON="" KILL_AFTER="" FOLLOW=0 UEFI=0 APPEND="" MEM=2048 SMP=2 BOOT_TIMEOUT=180
 DISKS=() EXTRA=()
 while [ $# -gt 0 ]; do
@@ -61,6 +71,10 @@ while [ $# -gt 0 ]; do
     --smp) SMP=${2:?}; shift 2 ;;
     --qemu-arg) EXTRA+=("${2:?}"); shift 2 ;;
     --boot-timeout) BOOT_TIMEOUT=${2:?}; shift 2 ;;
+    --initrd) INITRD=${2:?}; shift 2 ;;
+    --cmdline) CMDLINE=${2:?}; shift 2 ;;
+    --console-socket) CONSOLE_SOCKET=${2:?}; shift 2 ;;
+    --kill-on-text) KILL_TEXT=${2:?}; shift 2 ;;
     -h|--help) usage ;;
     *) echo "$ME: unknown argument: $1" >&2; usage ;;
   esac
@@ -102,10 +116,22 @@ LOG=$(realpath "$LOG")
 
 qesc() { printf '%s' "${1//,/,,}"; }   # QEMU option values escape "," as ",,"
 
+[ -z "$INITRD" ] || [ -f "$INITRD" ] || die "--initrd $INITRD: no such file"
+[ -z "$INITRD" ] || [ -n "$CMDLINE" ] || die "--initrd needs --cmdline"
+if [ -n "$INITRD" ]; then
+  BOOT=(-initrd "$INITRD" -append "console=ttyS0 panic=1 $CMDLINE $APPEND")
+else
+  BOOT=(-initrd "$KIT/initrd.img" -append "root=LABEL=$KIT_LABEL rw console=ttyS0 init=$KIT_INIT panic=1 quiet $APPEND")
+fi
+if [ -n "$CONSOLE_SOCKET" ]; then
+  [[ $CONSOLE_SOCKET != *,* ]] || die "--console-socket: no commas in the path, please"
+  SERIAL=(-chardev "socket,id=con0,path=$CONSOLE_SOCKET,server=on,wait=on,logfile=$LOG" -serial chardev:con0)
+else
+  SERIAL=(-serial "file:$LOG")
+fi
 Q=(qemu-system-x86_64 -name blankroot-vm -machine q35 -accel tcg -cpu max -smp "$SMP" -m "$MEM"
-  -display none -no-reboot -nic none -monitor none -serial "file:$LOG"
-  -kernel "$KIT/vmlinuz" -initrd "$KIT/initrd.img"
-  -append "root=LABEL=$KIT_LABEL rw console=ttyS0 init=$KIT_INIT panic=1 quiet $APPEND"
+  -display none -no-reboot -nic none -monitor none "${SERIAL[@]}"
+  -kernel "$KIT/vmlinuz" "${BOOT[@]}"
   -drive "file=$(qesc "$KIT/rootfs.img"),format=raw,if=none,id=kit,snapshot=on"
   -device virtio-blk-pci,drive=kit
   -device virtio-rng-pci
@@ -165,6 +191,9 @@ watcher() {
     if [ -n "$KILL_ON" ] && has_mark "$KILL_ON"; then
       power_cut "at mark $KILL_ON"; return 0
     fi
+    if [ -n "$KILL_TEXT" ] && grep -aqF -- "$KILL_TEXT" "$LOG"; then
+      power_cut "at text \"$KILL_TEXT\""; return 0
+    fi
     if [ -n "$KA_NAME" ]; then
       if [ -z "$seen" ] && has_mark "$KA_NAME"; then seen=$(usec); fi
       if [ -n "$seen" ] && [ $(($(usec) - seen)) -ge "$KA_USEC" ]; then
@@ -190,7 +219,7 @@ echo "$ME: kit $KIT_HASH (kernel $KIT_KVER, zfs $KIT_ZFS); ${#DISKS[@]} disk(s);
 T0=$(usec)
 timeout --kill-after=10 "$TIMEOUT" "${Q[@]}" &
 TPID=$!
-if [ -n "$KILL_ON$KA_NAME" ]; then watcher & WPID=$!; fi
+if [ -n "$KILL_ON$KA_NAME$KILL_TEXT" ]; then watcher & WPID=$!; fi
 boot_watcher & BPID=$!
 if [ "$FOLLOW" = 1 ]; then
   tail -c +1 -s 0.2 -f --pid="$TPID" "$LOG" | tr -d '\r' &
@@ -223,7 +252,7 @@ if [ "$qrc" = 124 ] || { [ "$qrc" = 137 ] && [ "$(usec)" -ge $((T0 + TIMEOUT * 1
   tail -n 25 "$LOG" | tr -d '\r' >&2
   exit 124
 fi
-[ -z "$KILL_ON$KA_NAME" ] || echo "$ME: note: the mark ${KILL_ON:-$KA_NAME} never appeared; no power cut" >&2
+[ -z "$KILL_ON$KA_NAME$KILL_TEXT" ] || echo "$ME: note: the mark or text ${KILL_ON:-${KA_NAME:-$KILL_TEXT}} never appeared; no power cut" >&2
 if [ -n "$RESULT" ]; then
   echo "$ME: test.sh exited $RESULT; $timing; log: $LOG" >&2
   exit "$RESULT"
