@@ -39,9 +39,24 @@ pub enum Command {
     /// Keep paths across the rollback: copy them into /persist (owner, mode, times, ACLs,
     /// xattrs), add them to blankroot.toml and regenerate blankroot.nix.
     Persist(PersistArgs),
+    /// Rewrite /etc/nixos/blankroot.nix from blankroot.toml with this blankroot (an install by
+    /// an older blankroot gets what doctor asks for); the old file is kept as blankroot.nix.old.
+    Regenerate(RegenerateArgs),
     /// Prove the rollback across a reboot: `arm` a canary on the root, reboot, `check`.
     #[command(name = "verify-rollback")]
     VerifyRollback(VerifyArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RegenerateArgs {
+    /// Only show what would change; exit 3 when blankroot.nix is out of date.
+    #[arg(long)]
+    pub check: bool,
+    /// Work on the installation mounted at DIR instead of this system.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: Format,
 }
 
 #[derive(Args, Debug)]
@@ -255,6 +270,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Doctor(args) => doctor(&args),
         Command::Diff(args) => crate::diff::cli::run(&Local::default(), &args),
         Command::Persist(args) => persist(&args),
+        Command::Regenerate(args) => regenerate(&args),
         Command::VerifyRollback(args) => verify(&args),
         Command::Plan(args) => {
             let plan = make_plan(&args)?;
@@ -424,6 +440,30 @@ fn doctor(args: &DoctorArgs) -> Result<()> {
     }
     Err(Error::env(format!("doctor found {} error(s) and {} warning(s), listed above", report.errors, report.warnings))
         .hint("fix each as its finding says, then run `blankroot doctor` again"))
+}
+
+fn regenerate(args: &RegenerateArgs) -> Result<()> {
+    let root = args.root.clone().unwrap_or_else(|| PathBuf::from("/"));
+    let r = crate::regenerate::run(&Local::default(), &root, args.check)?;
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string(&r).expect("a report serialises")),
+        Format::Human if !r.changed => println!("{} is what this blankroot generates; nothing to do.", r.path),
+        Format::Human => {
+            print!("{}", r.diff);
+            if r.written {
+                let kept = r.backup.as_deref().unwrap_or_default();
+                println!(
+                    "Rewrote {} (the previous one is {kept}); activate it: `sudo nixos-rebuild boot`, then reboot.",
+                    r.path
+                );
+            }
+        }
+    }
+    if args.check && r.changed {
+        return Err(Error::env(format!("{} is not what this blankroot generates", r.path))
+            .hint("`blankroot regenerate` rewrites it (keeping the old one as blankroot.nix.old)"));
+    }
+    Ok(())
 }
 
 fn persist(args: &PersistArgs) -> Result<()> {

@@ -15,6 +15,7 @@ pub mod nixgen;
 pub mod persist;
 pub mod plan;
 pub mod probe;
+pub mod regenerate;
 pub mod runner;
 pub mod secret;
 pub mod shell;

@@ -159,7 +159,7 @@ fn machine_id(host: &dyn Host, config: &Config, m: Option<Said>) -> Vec<Finding>
             "machine-id",
             "environment.etc.\"machine-id\".source is not /persist/etc/machine-id in blankroot.nix",
             "a new machine id every boot breaks the journal's history, DHCP leases and more",
-            "regenerate blankroot.nix, then `nixos-rebuild boot`",
+            "`sudo blankroot regenerate`, then `sudo nixos-rebuild boot`",
         )];
     }
     if host.read_string(kept).is_none_or(|t| t.trim().is_empty()) {
@@ -195,7 +195,7 @@ fn ssh_keys(host: &dyn Host, config: &Config, m: Option<Said>) -> Vec<Finding> {
             "ssh-host-keys",
             format!("services.openssh.hostKeys has {bad}, outside /persist"),
             "that key is erased at every boot",
-            "regenerate blankroot.nix (its hostKeys live in /persist/etc/ssh)",
+            "`sudo blankroot regenerate` (its hostKeys live in /persist/etc/ssh), then `sudo nixos-rebuild boot`",
         )];
     }
     let keys: Vec<String> =

@@ -38,6 +38,17 @@ pub struct Ids<'a> {
     pub esp_uuid: &'a str,
 }
 
+/// The LUKS and ESP UUIDs a generated blankroot.nix refers to (its `/dev/disk/by-uuid/…`
+/// after the LUKS device and after `fileSystems."/boot"`), read back from its text.
+pub fn uuids_in(module: &str, config: &Config) -> Option<(String, String)> {
+    let after = |marker: &str| {
+        let rest = &module[module.find(marker)?..];
+        let at = rest.find("/dev/disk/by-uuid/")? + "/dev/disk/by-uuid/".len();
+        Some(rest[at..].split('"').next()?.to_string())
+    };
+    Some((after(&format!("boot.initrd.luks.devices.{}", attr(&config.luks.name)))?, after("fileSystems.\"/boot\"")?))
+}
+
 /// Where the password hash of `user` lives on the installed system.
 pub fn password_hash_path(user: &str) -> String {
     format!("/persist/etc/nixos-secrets/passwords/{user}")

@@ -34,6 +34,17 @@ fn evaluate(runner: &dyn Runner, expr: &str) -> Option<std::result::Result<(), S
     Some(if out.success() { Ok(()) } else { Err(nix_stderr(&out.stderr)) })
 }
 
+/// Evaluates one generated file's text; an error naming `path` when it does not evaluate
+/// (nothing is claimed when nix-instantiate is not there).
+pub fn check_text(runner: &dyn Runner, path: &str, text: &str) -> Result<()> {
+    match evaluate(runner, &forced(text)) {
+        Some(Err(stderr)) => Err(Error::internal(format!("the generated {path} does not evaluate"))
+            .caused_by(stderr)
+            .hint("nothing was changed; this is a bug in blankroot: please report it with your blankroot.toml")),
+        _ => Ok(()),
+    }
+}
+
 /// Evaluates every `.nix` file the plan writes. `Ok(false)` when `nix-instantiate` is not
 /// there to ask (nothing is claimed then); an error naming the file when one does not
 /// evaluate.
@@ -57,11 +68,7 @@ pub fn check(runner: &dyn Runner, plan: &Plan) -> Result<bool> {
         Some(Err(_)) => {}
     }
     for (path, text) in files {
-        if let Some(Err(stderr)) = evaluate(runner, &forced(text)) {
-            return Err(Error::internal(format!("the generated {path} does not evaluate"))
-                .caused_by(stderr)
-                .hint("nothing was changed; this is a bug in blankroot: please report it with your blankroot.toml"));
-        }
+        check_text(runner, path, text)?;
     }
     Ok(true)
 }

@@ -11,7 +11,7 @@ use crate::nixgen::{ROLLBACK_FAILED_MARKER, ROLLBACK_UNIT};
 use crate::runner::Cmd;
 use crate::shell::quote_argv;
 
-const FIX: &str = "regenerate blankroot.nix from blankroot.toml with blankroot (it writes this), then `nixos-rebuild boot` and reboot";
+const FIX: &str = "`sudo blankroot regenerate` (rewrites blankroot.nix from blankroot.toml; the old one is kept as blankroot.nix.old), then `sudo nixos-rebuild boot` and reboot";
 
 pub(super) fn rollback_config(config: &Config, m: &Module) -> Vec<Finding> {
     let root = config.full_name(config.root_dataset());

@@ -1,0 +1,75 @@
+//! `blankroot regenerate`: rewrites an installed system's `/etc/nixos/blankroot.nix` from its
+//! `blankroot.toml` with this blankroot's generator, keeping the LUKS and ESP UUIDs the file
+//! already names. This is how an existing install gets what a newer blankroot generates (the
+//! pool import after LUKS, `tries=0`, the rollback unit's shape, …), which `doctor` asks for.
+//!
+//! Nothing is lost: the new text is evaluated by `nix-instantiate` (where it exists) before it
+//! is written, the previous file is kept beside it as `blankroot.nix.old`, both are written
+//! atomically, and `--check` only reports. blankroot.nix is blankroot's own file: edits made
+//! to it by hand are not carried over (they belong in configuration.nix); the diff shows them.
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::runner::Runner;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// What `regenerate` found and did.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub path: String,
+    /// The file differed from what this blankroot generates.
+    pub changed: bool,
+    /// It was rewritten (not with `--check`).
+    pub written: bool,
+    /// Where the previous text was kept.
+    pub backup: Option<String>,
+    /// Unified diff, old to new (empty when unchanged).
+    pub diff: String,
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| {
+        Error::env(format!("cannot read {}", path.display()))
+            .caused_by(e)
+            .hint("run it on a system blankroot installed (or point --root at one mounted elsewhere)")
+    })
+}
+
+/// Regenerates `<root>/etc/nixos/blankroot.nix`; with `check`, only compares.
+pub fn run(runner: &dyn Runner, root: &Path, check: bool) -> Result<Report> {
+    let dir: PathBuf = root.join("etc/nixos");
+    let toml_path = dir.join("blankroot.toml");
+    let nix_path = dir.join("blankroot.nix");
+    let config: Config =
+        crate::config::parse_str("/etc/nixos/blankroot.toml", &read(&toml_path)?, &Default::default())?;
+    let old = read(&nix_path)?;
+    let host_id = config.host_id.clone().ok_or_else(|| {
+        Error::input("/etc/nixos/blankroot.toml has no host_id")
+            .hint("set host_id to the pool's host id (`zdb -l` on its device shows it), then run again")
+    })?;
+    let Some((luks, esp)) = crate::nixgen::uuids_in(&old, &config) else {
+        return Err(Error::input(format!("cannot find the LUKS and ESP UUIDs in {}", nix_path.display())).hint(
+            "restore blankroot.nix from a backup (blankroot.nix.old) or take the UUIDs from `blkid`, then run again",
+        ));
+    };
+    let ids = crate::nixgen::Ids { host_id: &host_id, luks_uuid: &luks, esp_uuid: &esp };
+    let new = crate::nixgen::module(&config, ids);
+    let shown = nix_path.display().to_string();
+    if new == old {
+        return Ok(Report { path: shown, changed: false, written: false, backup: None, diff: String::new() });
+    }
+    let diff = similar::TextDiff::from_lines(&old, &new)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("{shown} (now)"), &format!("{shown} (regenerated)"))
+        .to_string();
+    if check {
+        return Ok(Report { path: shown, changed: true, written: false, backup: None, diff });
+    }
+    crate::nixgen::verify::check_text(runner, "/etc/nixos/blankroot.nix", &new)?;
+    let backup = dir.join("blankroot.nix.old");
+    crate::install::receipt::write_atomic(&backup, old.as_bytes())?;
+    crate::install::receipt::write_atomic(&nix_path, new.as_bytes())?;
+    Ok(Report { path: shown, changed: true, written: true, backup: Some(backup.display().to_string()), diff })
+}
