@@ -36,8 +36,9 @@ fn prop<'a>(all: &'a [(String, String, String)], name: &str, key: &str) -> &'a s
 /// generated blankroot.nix by the real Nix evaluator.
 fn rollback_command(module: &Path) -> String {
     let expr = format!(
-        "(import {} {{ config = {{}}; pkgs = {{}}; lib = {{ mkAfter = x: x; }}; }}).boot.initrd.systemd.services.blankroot-rollback.script",
-        module.display()
+        "(import {} {}).boot.initrd.systemd.services.blankroot-rollback.script",
+        module.display(),
+        blankroot::nixgen::verify::STUB_ARGS
     );
     let out = Command::new("nix-instantiate").args(["--eval", "--json", "-E", &expr]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

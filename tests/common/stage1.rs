@@ -37,8 +37,8 @@ fn nix_eval(expr: &str, args: &[(&str, &str)]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-/// The stub module arguments (as doctor uses them): blankroot.nix only needs `lib.mkAfter`.
-const STUBS: &str = r#"{ config = {}; pkgs = {}; modulesPath = "/"; lib = { mkAfter = x: x; mkBefore = x: x; mkDefault = x: x; mkForce = x: x; }; }"#;
+/// The stub module arguments plan, install and doctor evaluate generated files with.
+const STUBS: &str = blankroot::nixgen::verify::STUB_ARGS;
 
 impl Evaluated {
     /// Evaluates `dir/blankroot.nix` and `dir/configuration.nix` (without its imports).
