@@ -76,6 +76,21 @@ impl Error {
     }
 }
 
+/// The longest a piece of user input is quoted in a message, in characters.
+pub const EXCERPT_CHARS: usize = 80;
+
+/// User input as it may be quoted in a message: Rust-escaped (control characters and terminal
+/// escapes become `\u{1b}` etc., never raw), in double quotes, and cut to [`EXCERPT_CHARS`]
+/// characters with `…` and the full length when longer. Never panics on any input.
+pub fn excerpt(input: &str) -> String {
+    let n = input.chars().count();
+    if n <= EXCERPT_CHARS {
+        return format!("{input:?}");
+    }
+    let head: String = input.chars().take(EXCERPT_CHARS).collect();
+    format!("{head:?}… ({n} characters)")
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.render())
@@ -93,5 +108,14 @@ mod tests {
         let e = Error::input("bad disk").caused_by("no such file").hint("pass --disk");
         assert_eq!(e.render(), "error: bad disk\n  caused by: no such file\n  hint: pass --disk");
         assert_eq!(e.kind.exit_code(), 2);
+    }
+
+    #[test]
+    fn excerpts_escape_and_cut() {
+        assert_eq!(excerpt("a\u{1b}[2Jb"), "\"a\\u{1b}[2Jb\"");
+        let long = "é".repeat(200);
+        let e = excerpt(&long);
+        assert!(e.ends_with("… (200 characters)"), "{e}");
+        assert_eq!(e.chars().filter(|&c| c == 'é').count(), EXCERPT_CHARS);
     }
 }
