@@ -2,7 +2,8 @@
 //! error to an exit code.
 
 use crate::config::{self, Overrides};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
+use crate::output;
 use crate::plan::{self, Identities, Plan};
 use crate::probe;
 use crate::runner::Local;
@@ -13,7 +14,8 @@ use std::path::PathBuf;
 #[command(
     name = "blankroot",
     version,
-    about = "Install NixOS with root on ZFS on LUKS, rolled back to a blank snapshot on every boot"
+    about = "Install NixOS with root on ZFS on LUKS, rolled back to a blank snapshot on every boot",
+    after_help = crate::error::EXIT_CODES
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -206,7 +208,8 @@ pub struct ConfigArgs {
     #[arg(long)]
     pub host_id: Option<String>,
     /// Size of the EFI system partition, e.g. 1GiB.
-    #[arg(long)]
+    // A value such as `-1GiB` reaches the size rule, which says what is wrong with it.
+    #[arg(long, allow_hyphen_values = true, value_name = "SIZE")]
     pub esp_size: Option<String>,
     /// ZFS pool name.
     #[arg(long)]
@@ -263,6 +266,22 @@ pub fn make_plan(args: &PlanArgs) -> Result<Plan> {
     Ok(plan)
 }
 
+/// How the process ends when clap did not take the arguments: help and version go to standard
+/// output (exit 0, or the code of the failed write: 5, or 141 for a closed pipe), a usage
+/// error to standard error with exit 2, bad input.
+pub fn clap_exit(e: &clap::Error) -> i32 {
+    use std::io::Write;
+    if e.use_stderr() {
+        // Deliberately ignored: stderr is where failures are reported; nowhere is left.
+        let _ = e.print();
+        return ErrorKind::Input.exit_code();
+    }
+    match e.print().and_then(|()| std::io::stdout().flush()) {
+        Ok(()) => 0,
+        Err(err) => output::exit_code_after_report(&output::error(err)),
+    }
+}
+
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Install(args) => install(&args),
@@ -279,39 +298,53 @@ pub fn run(cli: Cli) -> Result<()> {
                 Format::Json => plan.to_json() + "\n",
             };
             match &args.output {
-                None => print!("{text}"),
-                Some(p) => std::fs::write(p, text).map_err(|e| {
-                    Error::input(format!("cannot write the plan to {}", p.display()))
-                        .caused_by(e)
-                        .hint("choose a writable path for --output")
-                })?,
+                None => output::print(&text)?,
+                // Replaced safely (`fsutil`): a link followed to its file as `>` would, owner
+                // and mode kept, never half-written; a pipe or device written to as `>` would.
+                Some(p) => crate::fsutil::write(
+                    p,
+                    text.as_bytes(),
+                    &crate::fsutil::Opts {
+                        streams: true,
+                        ..crate::fsutil::Opts::new(crate::fsutil::Links::Follow, "choose a writable path for --output")
+                    },
+                )?,
             }
             Ok(())
         }
     }
 }
 
-fn read_plan(path: &std::path::Path) -> Result<Plan> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::input(format!("cannot read the plan {}", path.display()))
-            .caused_by(e)
-            .hint("save one with `blankroot plan --format json -o plan.json`")
-    })?;
-    Plan::from_json(&text).map_err(|e| e.caused_by(format!("in {}", path.display())))
+/// Reads a saved plan and verifies it is the one blankroot makes for its config and ids on
+/// this machine (`plan::saved`); returns that rebuilt plan, never the file's own steps.
+fn read_plan(path: &std::path::Path, facts: &probe::Facts) -> Result<Plan> {
+    let text = plan::saved::read_file(path)?;
+    plan::saved::verify(&text, facts)
+        .map_err(|e| e.caused_by(format!("in {}", crate::error::excerpt(&path.display().to_string()))))
 }
 
 /// The plan to execute: `--plan FILE`; else the unfinished install in the state directory when
 /// it was made from the same config; else a new plan, saved there.
 fn install_plan(args: &InstallArgs, facts: &probe::Facts) -> Result<(Plan, PathBuf, bool)> {
     if let Some(p) = &args.plan {
-        return Ok((read_plan(p)?, p.clone(), false));
+        return Ok((read_plan(p, facts)?, p.clone(), false));
     }
     let config = config::load(args.config.config.as_deref(), &args.config.overrides())?;
     let saved = args.state_dir.join("plan.json");
     let receipt = crate::install::receipt::Receipt::load(&args.state_dir.join("receipt.json")).ok();
     let unfinished = receipt.is_some_and(|r| r.outcome != crate::install::receipt::Outcome::Complete);
     if unfinished && saved.exists() {
-        let old = read_plan(&saved)?;
+        // Written by blankroot, but a file anyone with root may have changed: a first look
+        // says whether it is this config's install; if so it runs only once verified.
+        let shown = crate::error::excerpt(&saved.display().to_string());
+        let refused = |e: Error| {
+            let fresh =
+                format!("to plan anew instead, remove {shown} (the install then starts over on the disk, with --wipe)");
+            let hint = e.hint.clone().map_or(fresh.clone(), |h| format!("{h}; or, {fresh}"));
+            e.caused_by(format!("in {shown}, the plan of the unfinished install")).hint(hint)
+        };
+        let text = plan::saved::read_file(&saved).map_err(refused)?;
+        let old = plan::saved::parse(&text).map_err(refused)?;
         let mut same = old.config.clone();
         if config.host_id.is_none() {
             same.host_id = None;
@@ -320,7 +353,8 @@ fn install_plan(args: &InstallArgs, facts: &probe::Facts) -> Result<(Plan, PathB
             same.state_version = None; // the plan resolved it from the installer
         }
         if same == config {
-            return Ok((old, saved, true));
+            let ours = plan::saved::verify_plan(&old, facts).map_err(refused)?;
+            return Ok((ours, saved, true));
         }
     }
     let target = plan::target::from_facts(facts, &config.disk)?;
@@ -372,9 +406,11 @@ fn install(args: &InstallArgs) -> Result<()> {
     let t_gate = clock.elapsed().as_secs_f64();
     let secrets = secrets::gather(&plan, opts.passphrase_file.as_deref(), &mut tty)?;
     let t_secrets = clock.elapsed().as_secs_f64();
-    let stdout = std::io::stdout();
-    let mut lock = stdout.lock();
-    let mut rep = Reporter { out: &mut lock, json: opts.json };
+    // Progress goes on even when standard output fails (the install is not abandoned half-way
+    // because its display went away; the receipt has every step); the failure is the result
+    // once the install has ended, unless the install failed itself.
+    let mut out = output::Recorder::stdout();
+    let mut rep = Reporter { out: &mut out, json: opts.json };
     if opts.json {
         // What blankroot spent before the first step (the secrets part includes the time a
         // person takes to type them, and the password hashing).
@@ -394,7 +430,8 @@ fn install(args: &InstallArgs) -> Result<()> {
         };
         let _ = writeln!(rep.out, "blankroot install: {} ({how}, plan {})", plan.target.disk.path, plan_path.display());
     }
-    install::execute(&runner, &plan, &plan_path, &secrets, &opts, &mut rep).map(|_| ())
+    install::execute(&runner, &plan, &plan_path, &secrets, &opts, &mut rep)?;
+    out.finish()
 }
 
 fn libvirt(args: &LibvirtArgs) -> Result<()> {
@@ -412,8 +449,10 @@ fn libvirt(args: &LibvirtArgs) -> Result<()> {
         options: crate::libvirt::fix::Options { secure_boot: args.secure_boot },
         json: args.format == Format::Json,
     };
-    let stdout = std::io::stdout();
-    crate::libvirt::run(&Local::default(), &req, &mut crate::install::secrets::Tty, &mut stdout.lock()).map(|_| ())
+    // A failed write stops it before anything is asked or written (libvirt::run's `?`s): a
+    // diff nobody saw is not applied.
+    crate::libvirt::run(&Local::default(), &req, &mut crate::install::secrets::Tty, &mut std::io::stdout().lock())
+        .map(|_| ())
 }
 
 fn doctor(args: &DoctorArgs) -> Result<()> {
@@ -431,10 +470,10 @@ fn doctor(args: &DoctorArgs) -> Result<()> {
         now_unix: None,
     };
     let report = doctor::run(&host, mode, &opts)?;
-    match args.format {
-        Format::Human => print!("{}", report.human()),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report).expect("a report serialises")),
-    }
+    output::print(&match args.format {
+        Format::Human => report.human(),
+        Format::Json => output::json_pretty(&report)?,
+    })?;
     if report.errors == 0 {
         return Ok(());
     }
@@ -445,20 +484,18 @@ fn doctor(args: &DoctorArgs) -> Result<()> {
 fn regenerate(args: &RegenerateArgs) -> Result<()> {
     let root = args.root.clone().unwrap_or_else(|| PathBuf::from("/"));
     let r = crate::regenerate::run(&Local::default(), &root, args.check)?;
-    match args.format {
-        Format::Json => println!("{}", serde_json::to_string(&r).expect("a report serialises")),
-        Format::Human if !r.changed => println!("{} is what this blankroot generates; nothing to do.", r.path),
-        Format::Human => {
-            print!("{}", r.diff);
-            if r.written {
-                let kept = r.backup.as_deref().unwrap_or_default();
-                println!(
-                    "Rewrote {} (the previous one is {kept}); activate it: `sudo nixos-rebuild boot`, then reboot.",
-                    r.path
-                );
-            }
-        }
-    }
+    let text = match args.format {
+        Format::Json => json_line(&r)?,
+        Format::Human if !r.changed => format!("{} is what this blankroot generates; nothing to do.\n", r.path),
+        Format::Human if r.written => format!(
+            "{}Rewrote {} (the previous one is {}); activate it: `sudo nixos-rebuild boot`, then reboot.\n",
+            r.diff,
+            r.path,
+            r.backup.as_deref().unwrap_or_default()
+        ),
+        Format::Human => r.diff.clone(),
+    };
+    output::print(&text)?;
     if args.check && r.changed {
         return Err(Error::env(format!("{} is not what this blankroot generates", r.path))
             .hint("`blankroot regenerate` rewrites it (keeping the old one as blankroot.nix.old)"));
@@ -478,9 +515,10 @@ fn persist(args: &PersistArgs) -> Result<()> {
     } else {
         "activate it now: `sudo nixos-rebuild switch`".to_string()
     };
-    match args.format {
-        Format::Json => println!("{}", serde_json::json!({"kept": kept, "activate": activate})),
+    let text = match args.format {
+        Format::Json => json_line(&serde_json::json!({"kept": kept, "activate": activate}))?,
         Format::Human => {
+            let mut s = String::new();
             for k in &kept {
                 let what = if k.created {
                     "a new, empty directory".to_string()
@@ -488,12 +526,19 @@ fn persist(args: &PersistArgs) -> Result<()> {
                     format!("{} entries, {}", k.entries, crate::diff::human_size(k.bytes))
                 };
                 let list = if k.directory { "directories" } else { "files" };
-                println!("Kept {} in /persist{} ({what}); added to [persist] {list}.", k.path, k.path);
+                s += &format!("Kept {} in /persist{} ({what}); added to [persist] {list}.\n", k.path, k.path);
             }
-            println!("blankroot.toml updated and blankroot.nix regenerated; {activate}.");
+            s + &format!("blankroot.toml updated and blankroot.nix regenerated; {activate}.\n")
         }
-    }
-    Ok(())
+    };
+    output::print(&text)
+}
+
+/// A JSON value on one line, newline-terminated.
+fn json_line(value: &impl serde::Serialize) -> Result<String> {
+    serde_json::to_string(value)
+        .map(|s| s + "\n")
+        .map_err(|e| Error::internal("cannot serialise the report").caused_by(e))
 }
 
 fn verify(args: &VerifyArgs) -> Result<()> {
@@ -510,29 +555,25 @@ fn verify(args: &VerifyArgs) -> Result<()> {
     match args.action {
         VerifyAction::Arm => {
             let r = crate::verify::arm(&host, &root, &config)?;
-            match args.format {
-                Format::Json => println!("{}", serde_json::json!({"armed": r})),
-                Format::Human => println!(
-                    "Armed: {} holds token {}… on {}; the record is in {}.\nReboot, then run `blankroot verify-rollback check`.",
+            output::print(&match args.format {
+                Format::Json => json_line(&serde_json::json!({"armed": r}))?,
+                Format::Human => format!(
+                    "Armed: {} holds token {}… on {}; the record is in {}.\nReboot, then run `blankroot verify-rollback check`.\n",
                     crate::verify::CANARY,
-                    &r.token[..8],
+                    r.token.chars().take(8).collect::<String>(),
                     r.dataset,
                     crate::verify::RECORD
                 ),
-            }
-            Ok(())
+            })
         }
         VerifyAction::Check => {
             let v = crate::verify::check(&host, &root, &config)?;
-            match args.format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&v).expect("a verdict serialises")),
+            output::print(&match args.format {
+                Format::Json => output::json_pretty(&v)?,
                 Format::Human => {
-                    println!("{}", v.summary);
-                    for c in &v.causes {
-                        println!("  likely cause: {c}");
-                    }
+                    v.causes.iter().fold(format!("{}\n", v.summary), |s, c| s + &format!("  likely cause: {c}\n"))
                 }
-            }
+            })?;
             if v.pass {
                 Ok(())
             } else {

@@ -6,11 +6,14 @@
 //! Nothing is half done: every check (the paths, the new config, the files being writable,
 //! blankroot.nix being blankroot's own) comes before any change; a copy goes to a temporary
 //! name and takes its place only when complete; the original is never touched; a failure
-//! removes what this run copied and leaves the config as it was.
+//! removes what this run copied and leaves the config as it was. The config files are
+//! rewritten through `fsutil` (owner, mode and blankroot.toml's line endings kept; a symbolic
+//! link followed only to a file inside the root).
 
 use crate::config::{Config, rules};
 use crate::doctor::host::under;
 use crate::error::{Error, Result};
+use crate::fsutil;
 use crate::runner::{Cmd, Runner};
 use serde::Serialize;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -99,18 +102,14 @@ fn check_path(config: &Config, root: &Path, path: &str, create: bool) -> Result<
     }
 }
 
-/// Fails unless `path` can be replaced (written to a temporary name and renamed over).
-fn writable(path: &Path) -> Result<()> {
-    let fail = |e: std::io::Error| {
-        Error::env(format!("cannot write {}", path.display()))
-            .caused_by(e)
-            .hint("run blankroot persist as root, with /etc/nixos writable (it is /persist/etc/nixos)")
-    };
-    std::fs::OpenOptions::new().append(true).open(path).map_err(fail)?;
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    let probe = dir.join(format!(".blankroot-write-test-{}", std::process::id()));
-    std::fs::write(&probe, b"").map_err(fail)?;
-    std::fs::remove_file(&probe).map_err(fail)
+/// How blankroot.toml and blankroot.nix are rewritten (`fsutil::write`): owner, mode and
+/// (for blankroot.toml) line endings kept; a symbolic link followed only to a file inside the
+/// root being changed (with `--root`, an absolute link names a file of the running system).
+fn config_opts(root: &Path) -> fsutil::Opts {
+    fsutil::Opts::new(
+        fsutil::Links::FollowWithin(root.to_path_buf()),
+        "run blankroot persist as root, with /etc/nixos writable (it is /persist/etc/nixos)",
+    )
 }
 
 /// Makes the missing directories above `dst` inside /persist, each like its counterpart above
@@ -204,8 +203,10 @@ pub fn run(runner: &impl Runner, req: &Request) -> Result<Vec<Kept>> {
         plan.push((path, directory, created));
     }
     let new_module = regenerate(&module, &old, &config)?;
-    writable(&toml_path)?;
-    writable(&nix_path)?;
+    let opts = config_opts(root);
+    fsutil::check(&toml_path, &opts)?;
+    fsutil::check(&nix_path, &opts)?;
+    let new_text = fsutil::keep_line_endings(&text, &new_text);
     // Then the copies, each complete before it takes its name; undone together on failure.
     let mut done: Vec<PathBuf> = Vec::new();
     let mut kept = Vec::new();
@@ -230,9 +231,9 @@ pub fn run(runner: &impl Runner, req: &Request) -> Result<Vec<Kept>> {
         }
     }
     // Finally the config: blankroot.toml, then blankroot.nix (the old toml put back if that fails).
-    crate::install::receipt::write_atomic(&toml_path, new_text.as_bytes()).inspect_err(|_| undo(&done))?;
-    if let Err(e) = crate::install::receipt::write_atomic(&nix_path, new_module.as_bytes()) {
-        let _ = crate::install::receipt::write_atomic(&toml_path, text.as_bytes());
+    fsutil::write(&toml_path, new_text.as_bytes(), &opts).inspect_err(|_| undo(&done))?;
+    if let Err(e) = fsutil::write(&nix_path, new_module.as_bytes(), &opts) {
+        let _ = fsutil::write(&toml_path, text.as_bytes(), &opts);
         undo(&done);
         return Err(e);
     }
@@ -241,8 +242,9 @@ pub fn run(runner: &impl Runner, req: &Request) -> Result<Vec<Kept>> {
 
 type Made = Vec<PathBuf>;
 
-/// Copies one path into /persist: parents made like the original's, `cp -a` to a temporary
-/// name, compared, renamed into place. Returns what it made (for undo) either way.
+/// Copies one path into /persist: parents made like the original's, `cp -a` into a new
+/// temporary directory beside it, compared, renamed into place. Returns what it made (for
+/// undo) either way.
 fn copy_one(
     runner: &impl Runner,
     root: &Path,
@@ -264,12 +266,15 @@ fn copy_one(
         made.push(dst);
         return Ok((made, Kept { entries: 1, ..kept }));
     }
-    let tmp = dst.with_file_name(format!(
-        ".{}.blankroot-copy-{}",
-        dst.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-        std::process::id()
-    ));
-    made.push(tmp.clone());
+    // The copy is made inside a new directory of ours (mode 0700, created exclusively), so
+    // nothing planted at a guessable name beside `dst` is followed by `cp`.
+    let name = dst.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let work = match fsutil::temp_dir(dst.parent().unwrap_or(Path::new("/")), &name) {
+        Ok(w) => w,
+        Err(e) => return Err((made, Error::env(format!("cannot create {}", dst.display())).caused_by(e))),
+    };
+    made.push(work.clone());
+    let tmp = work.join("copy");
     let cp = Cmd::new([
         "cp".to_string(),
         "-a".into(),
@@ -295,6 +300,7 @@ fn copy_one(
     }
     made.pop();
     made.push(dst);
+    let _ = std::fs::remove_dir(&work);
     let directory = std::fs::symlink_metadata(&src).is_ok_and(|m| m.is_dir());
     Ok((made, Kept { directory, entries, bytes, ..kept }))
 }

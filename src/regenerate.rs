@@ -5,8 +5,11 @@
 //!
 //! Nothing is lost: the new text is evaluated by `nix-instantiate` (where it exists) before it
 //! is written, the previous file is kept beside it as `blankroot.nix.old`, both are written
-//! atomically, and `--check` only reports. blankroot.nix is blankroot's own file: edits made
-//! to it by hand are not carried over (they belong in configuration.nix); the diff shows them.
+//! atomically through `fsutil` (owner and mode kept; a symbolic link followed only to a file
+//! inside the root; a hard-linked or special file refused before either is written), and
+//! `--check` only reports. blankroot.nix is blankroot's own file, written exactly as generated
+//! (LF line endings): edits made to it by hand are not carried over (they belong in
+//! configuration.nix); the diff shows them.
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -69,7 +72,14 @@ pub fn run(runner: &dyn Runner, root: &Path, check: bool) -> Result<Report> {
     }
     crate::nixgen::verify::check_text(runner, "/etc/nixos/blankroot.nix", &new)?;
     let backup = dir.join("blankroot.nix.old");
-    crate::install::receipt::write_atomic(&backup, old.as_bytes())?;
-    crate::install::receipt::write_atomic(&nix_path, new.as_bytes())?;
+    // Both checked before either is written: a refusal leaves both as they were.
+    let opts = crate::fsutil::Opts::new(
+        crate::fsutil::Links::FollowWithin(root.to_path_buf()),
+        "run it as root, with /etc/nixos writable (on a booted install it is /persist/etc/nixos)",
+    );
+    crate::fsutil::check(&backup, &opts)?;
+    crate::fsutil::check(&nix_path, &opts)?;
+    crate::fsutil::write(&backup, old.as_bytes(), &opts)?;
+    crate::fsutil::write(&nix_path, new.as_bytes(), &opts)?;
     Ok(Report { path: shown, changed: true, written: true, backup: Some(backup.display().to_string()), diff })
 }

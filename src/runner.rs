@@ -70,7 +70,8 @@ impl Output {
     fn stderr_tail(&self) -> String {
         let text = String::from_utf8_lossy(&self.stderr);
         let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-        lines[lines.len().saturating_sub(5)..].join(" | ")
+        let skip = lines.len().saturating_sub(5);
+        lines.into_iter().skip(skip).collect::<Vec<_>>().join(" | ")
     }
 }
 
@@ -130,7 +131,7 @@ pub struct Local {
 
 impl Runner for Local {
     fn output(&self, cmd: &Cmd) -> Result<Output> {
-        let program = &cmd.argv[0];
+        let program = program(cmd)?;
         let mut child = self.spawn(cmd)?;
         let writer = match (&cmd.stdin, child.stdin.take()) {
             (Some(data), Some(mut pipe)) => {
@@ -152,16 +153,17 @@ impl Runner for Local {
         if cmd.stdin.is_some() {
             return Err(Error::internal("stream_lines does not feed stdin"));
         }
-        let program = &cmd.argv[0];
+        let program = program(cmd)?;
         let mut child = self.spawn(cmd)?;
-        let mut stderr = child.stderr.take().expect("stderr is piped");
+        let piped = || Error::internal(format!("`{program}` was started without its output piped"));
+        let mut stderr = child.stderr.take().ok_or_else(piped)?;
         // stderr is drained on its own thread, so a chatty program cannot block on it.
         let err = std::thread::spawn(move || {
             let mut b = Vec::new();
             let _ = stderr.read_to_end(&mut b);
             b
         });
-        let mut reader = std::io::BufReader::with_capacity(1 << 16, child.stdout.take().expect("stdout is piped"));
+        let mut reader = std::io::BufReader::with_capacity(1 << 16, child.stdout.take().ok_or_else(piped)?);
         let mut buf = Vec::with_capacity(4096);
         loop {
             buf.clear();
@@ -181,11 +183,23 @@ impl Runner for Local {
     }
 }
 
+/// The program a command runs: an empty argv is an error, never an index panic. (Plans run
+/// only as blankroot builds them, so this is blankroot's bug, not the user's.)
+fn program(cmd: &Cmd) -> Result<&str> {
+    cmd.argv
+        .first()
+        .map(String::as_str)
+        .ok_or_else(|| Error::internal("a command with an empty argv (no program to run)"))
+}
+
 impl Local {
     fn spawn(&self, cmd: &Cmd) -> Result<std::process::Child> {
-        let (program, args) = cmd.argv.split_first().ok_or_else(|| Error::internal("empty command"))?;
+        let (program, args) = cmd
+            .argv
+            .split_first()
+            .ok_or_else(|| Error::internal("a command with an empty argv (no program to run)"))?;
         if self.verbose {
-            eprintln!("+ {}", cmd.display());
+            crate::output::note(&format!("+ {}", cmd.display()));
         }
         Command::new(program)
             .args(args)
@@ -266,6 +280,26 @@ mod tests {
         assert_eq!(got, [b"a".to_vec(), b"bb".to_vec(), b"c".to_vec()]);
         assert_eq!(out.status, Some(3));
         assert_eq!(out.stderr, b"oops\n");
+    }
+
+    #[test]
+    fn malformed_commands_are_errors_not_panics() {
+        let r = Local::default();
+        let empty = Cmd::new(Vec::<String>::new());
+        assert_eq!(r.run(&empty).unwrap_err().kind, crate::error::ErrorKind::Internal);
+        assert_eq!(r.output(&empty.clone().stdin("x")).unwrap_err().kind, crate::error::ErrorKind::Internal);
+        assert!(r.stream_lines(&empty, &mut |_| {}).is_err());
+        // A program named "" or with a NUL byte cannot be started: an error, not a panic.
+        assert!(r.run(&Cmd::new([""])).is_err());
+        assert!(r.run(&Cmd::new(["true", "a\0b"])).is_err());
+        assert!(r.run(&Cmd::new(["tr\0ue"])).is_err());
+    }
+
+    #[test]
+    fn stderr_tail_keeps_the_last_five_lines() {
+        let out = Output { status: Some(1), stdout: vec![], stderr: b"1\n2\n\n3\n4\n5\n6\n".to_vec() };
+        assert_eq!(out.stderr_tail(), "2 | 3 | 4 | 5 | 6");
+        assert_eq!(Output::default().stderr_tail(), "");
     }
 
     #[test]

@@ -6,7 +6,11 @@
 //! change of the link count is an `M` line ending in a `(+N)`/`(-N)` field. Paths begin with the
 //! dataset's mount point and are escaped: every byte that is not printable ASCII, a space or a
 //! backslash is written `\` + four octal digits (`\0040` is a space, `\0012` a newline), so a
-//! path never holds a TAB or a newline. Names are bytes (not always UTF-8) and stay bytes.
+//! path never holds a TAB or a newline (`stream_bytes` in libzfs_diff.c: `c > ' ' && c != '\\'
+//! && c < '\177'` is printed as is, anything else as `"\\%04hho"`). Names are bytes (not always
+//! UTF-8) and stay bytes. So a path in zfs's output holds printable ASCII only, and each
+//! backslash starts an escape: anything else (a raw control byte, a terminal escape, a lone
+//! backslash) is not zfs output and is refused, which also keeps it off the terminal.
 
 /// What happened to a path since the snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -79,9 +83,40 @@ pub struct Entry<'a> {
     pub link_delta: Option<i64>,
 }
 
-/// Why a line is not `zfs diff -H` output.
+/// Why a line is not `zfs diff -H` output: the column (1-based, in bytes) where it stops
+/// being that, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BadLine(pub String);
+pub struct BadLine {
+    pub col: usize,
+    pub why: String,
+}
+
+impl std::fmt::Display for BadLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "column {}: {}", self.col, self.why)
+    }
+}
+
+/// The first byte of `path` that zfs would have escaped (offset, and what it is), if any:
+/// zfs prints only printable ASCII, and a backslash only to start `\NNNN`.
+fn unescaped_byte(path: &[u8]) -> Option<(usize, &'static str)> {
+    let mut i = 0;
+    while let Some(&b) = path.get(i) {
+        if b == b'\\' {
+            // `%04hho` of a byte: `0` and three octal digits, at most 0377.
+            let escape = matches!(path.get(i + 1..i + 5), Some([b'0', b'0'..=b'3', b'0'..=b'7', b'0'..=b'7']));
+            if !escape {
+                return Some((i, "a backslash that does not start an escape \\0NNN (zfs writes one as \\0134)"));
+            }
+            i += 5;
+        } else if b > b' ' && b < 0x7f {
+            i += 1;
+        } else {
+            return Some((i, "a raw byte that zfs writes escaped (a control character, space or non-ASCII byte)"));
+        }
+    }
+    None
+}
 
 /// `%10lld.%09lld` and its TAB at the start of `line`: (seconds, nanoseconds) and the length
 /// taken, in one pass (a `memchr` costs more than these 20 bytes).
@@ -93,15 +128,17 @@ fn ctime(line: &[u8]) -> Option<((i64, u32), usize)> {
     let start = i;
     let mut sec = 0i64;
     // At most 18 digits: no overflow to check.
-    while i - start < 18 && i < line.len() && line[i].is_ascii_digit() {
-        sec = sec * 10 + i64::from(line[i] - b'0');
+    while i - start < 18
+        && let Some(d) = line.get(i).filter(|d| d.is_ascii_digit())
+    {
+        sec = sec * 10 + i64::from(d - b'0');
         i += 1;
     }
-    if i == start || line.len() < i + 11 || line[i] != b'.' || line[i + 10] != b'\t' {
+    if i == start || line.get(i) != Some(&b'.') || line.get(i + 10) != Some(&b'\t') {
         return None;
     }
     let mut nsec = 0u32;
-    for &b in &line[i + 1..i + 10] {
+    for &b in line.get(i + 1..i + 10)? {
         if !b.is_ascii_digit() {
             return None;
         }
@@ -122,15 +159,17 @@ fn link_delta(field: &[u8]) -> Option<i64> {
 /// Parses one line of `zfs diff -H` (with or without `-t` and `-F`), without its newline.
 ///
 /// One pass from the left over the short leading fields, then one `memchr` over the path for
-/// a second path or a link count: a million lines take a few dozen milliseconds.
+/// a second path or a link count, and one over each path's bytes: a million lines take a few
+/// dozen milliseconds.
 pub fn parse_line(line: &[u8]) -> Result<Entry<'_>, BadLine> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let bad = |why: &str| BadLine(format!("{why}: {:?}", String::from_utf8_lossy(line)));
+    // The column of `at`, a suffix of `line`.
+    let bad = |at: &[u8], why: &str| BadLine { col: line.len() - at.len() + 1, why: why.to_string() };
     let mut rest = line;
     // -t: `%10lld.%09lld` and a TAB.
     let ctime = match ctime(rest) {
         Some((t, taken)) => {
-            rest = &rest[taken..];
+            rest = rest.get(taken..).unwrap_or_default();
             Some(t)
         }
         None => None,
@@ -140,39 +179,45 @@ pub fn parse_line(line: &[u8]) -> Result<Entry<'_>, BadLine> {
         [b'-', b'\t', ..] => Change::Removed,
         [b'M', b'\t', ..] => Change::Modified,
         [b'R', b'\t', ..] => Change::Renamed,
-        _ => return Err(bad("no change type (+, -, M or R)")),
+        _ => return Err(bad(rest, "no change type (+, -, M or R, then a TAB)")),
     };
-    rest = &rest[2..];
+    rest = rest.get(2..).unwrap_or_default();
     // -F: one type character and a TAB; a path always starts with `/`, so `/` followed by a
     // TAB is the directory type (a path `/` alone would end the line, or be followed by a
     // new path only in a rename).
     let mut file_type = None;
-    if rest.len() >= 2 && rest[1] == b'\t' {
-        let t = FileType::from_byte(rest[0]).ok_or_else(|| bad("an unknown file type"))?;
-        let after = &rest[2..];
+    if let [t, b'\t', after @ ..] = rest {
+        let ty = FileType::from_byte(*t).ok_or_else(|| bad(rest, "an unknown file type"))?;
         // `R\t/\t/new` is a rename of `/` without a type; with a type there is one more field.
-        let untyped_root_rename =
-            change == Change::Renamed && rest[0] == b'/' && memchr::memchr(b'\t', after).is_none();
+        let untyped_root_rename = change == Change::Renamed && *t == b'/' && memchr::memchr(b'\t', after).is_none();
         if !untyped_root_rename {
-            file_type = Some(t);
+            file_type = Some(ty);
             rest = after;
         }
     }
     let (path, tail) = match memchr::memchr(b'\t', rest) {
-        Some(tab) => (&rest[..tab], Some(&rest[tab + 1..])),
+        Some(tab) => (rest.get(..tab).unwrap_or_default(), rest.get(tab + 1..)),
         None => (rest, None),
     };
-    if path.is_empty() {
-        return Err(bad("an empty path"));
+    if !path.starts_with(b"/") {
+        return Err(bad(rest, "no path (zfs writes absolute paths)"));
+    }
+    if let Some((at, why)) = unescaped_byte(path) {
+        return Err(bad(rest.get(at..).unwrap_or_default(), why));
     }
     let (new_path, link) = match (change, tail) {
-        (Change::Renamed, Some(new)) if !new.is_empty() && memchr::memchr(b'\t', new).is_none() => (Some(new), None),
-        (Change::Renamed, _) => return Err(bad("a rename needs exactly two paths")),
+        (Change::Renamed, Some(new)) if new.starts_with(b"/") && memchr::memchr(b'\t', new).is_none() => {
+            if let Some((at, why)) = unescaped_byte(new) {
+                return Err(bad(new.get(at..).unwrap_or_default(), why));
+            }
+            (Some(new), None)
+        }
+        (Change::Renamed, _) => return Err(bad(tail.unwrap_or_default(), "a rename needs exactly two paths")),
         (Change::Modified, Some(t)) => match link_delta(t) {
             Some(d) => (None, Some(d)),
-            None => return Err(bad("the wrong number of fields")),
+            None => return Err(bad(t, "the wrong number of fields (a link count is `(+N)` or `(-N)`)")),
         },
-        (_, Some(_)) => return Err(bad("the wrong number of fields")),
+        (_, Some(t)) => return Err(bad(t, "the wrong number of fields")),
         (_, None) => (None, None),
     };
     Ok(Entry { ctime, change, file_type, path, new_path, link_delta: link })
@@ -183,17 +228,16 @@ pub fn parse_line(line: &[u8]) -> Result<Entry<'_>, BadLine> {
 pub fn unescape(escaped: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(escaped.len());
     let mut i = 0;
-    while i < escaped.len() {
-        let b = escaped[i];
-        if b == b'\\' && i + 5 <= escaped.len() {
-            let d = &escaped[i + 1..i + 5];
-            if d.iter().all(|c| (b'0'..=b'7').contains(c)) {
-                let v = d.iter().fold(0u32, |a, c| a * 8 + u32::from(c - b'0'));
-                if v <= 0xff {
-                    out.push(v as u8);
-                    i += 5;
-                    continue;
-                }
+    while let Some(&b) = escaped.get(i) {
+        if b == b'\\'
+            && let Some(d) = escaped.get(i + 1..i + 5)
+            && d.iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = d.iter().fold(0u32, |a, c| a * 8 + u32::from(c - b'0'));
+            if let Ok(v) = u8::try_from(v) {
+                out.push(v);
+                i += 5;
+                continue;
             }
         }
         out.push(b);
@@ -245,6 +289,32 @@ mod tests {
         assert!(parse_line(b"R\t/only-one").is_err());
         assert!(parse_line(b"+\tF\t").is_err());
         assert!(parse_line(b"1.5\t+\t/x").is_err(), "a time needs nine fraction digits");
+        assert!(parse_line(b"+\tF\t/x\r").is_ok(), "a CRLF line");
+    }
+
+    #[test]
+    fn only_what_zfs_prints_is_a_path() {
+        // Bytes zfs escapes never appear raw; a backslash always starts `\0NNN` (at most 0377).
+        for (line, col) in [
+            (&b"+\tF\t/a\x1b[2Jb"[..], 7),
+            (b"+\tF\t/a b", 7),
+            (b"+\tF\t/caf\xc3\xa9", 9),
+            (b"+\tF\t/a\x7f", 7),
+            (b"+\tF\t/a\\", 7),
+            (b"+\tF\t/a\\0400", 7),
+            (b"+\tF\t/a\\12", 7),
+            (b"+\tF\t/a\\x41", 7),
+            (b"+\tF\trelative", 5),
+            (b"R\tF\t/a\t/b\x00c", 10),
+            (b"R\tF\t/a\tb", 8),
+            (b"1.000000000\tM\tF\t/x\t(+1", 20),
+        ] {
+            let e = parse_line(line).expect_err(&String::from_utf8_lossy(line));
+            assert_eq!(e.col, col, "{:?}: {e}", String::from_utf8_lossy(line));
+        }
+        let e = parse_line(b"+\tF\t/a\\0033[2J\\0377\\0000").unwrap();
+        assert_eq!(unescape(e.path), b"/a\x1b[2J\xff\0", "escapes stand for any byte");
+        assert!(parse_line(b"-\t").is_err() && parse_line(b"\t\t\t").is_err() && parse_line(b"\xff\xfe").is_err());
     }
 
     #[test]

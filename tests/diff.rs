@@ -232,8 +232,9 @@ fn peak_bytes(n: usize) -> isize {
     let base = LIVE.with(|l| l.get());
     PEAK.with(|p| p.set(base));
     let mut t = Tally::new(&rules, "rpool/local/root@blank", None);
-    blankroot::diff::each_line(Lines { i: 0, n, pending: Vec::new() }, |l| {
+    blankroot::diff::each_line(Lines { i: 0, n, pending: Vec::new() }, |_, l| {
         t.add(l);
+        Ok(())
     })
     .unwrap();
     let r = t.finish();
@@ -247,4 +248,184 @@ fn memory_does_not_grow_with_the_number_of_lines() {
     let big = peak_bytes(1_000_000);
     println!("peak heap: {small} bytes for 20,000 lines, {big} bytes for 1,000,000 lines (50 groups)");
     assert!(big < small + (256 << 10), "memory grew with the input: {small} -> {big} bytes");
+}
+
+/// A layout (the example install's blankroot.toml) in a temporary folder.
+fn layout() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = common::plan_for("seed-defaults");
+    let toml = plan.steps.iter().flat_map(|s| &s.files).find(|f| f.path.ends_with("blankroot.toml")).unwrap();
+    let blankroot::plan::Content::Text(t) = &toml.content else { unreachable!() };
+    let cfg = dir.path().join("blankroot.toml");
+    std::fs::write(&cfg, t).unwrap();
+    let cfg = cfg.to_str().unwrap().to_string();
+    (dir, cfg)
+}
+
+/// `blankroot diff --input FILE` (FILE holding `input`) with `extra` flags; the input is
+/// checked unchanged afterwards.
+fn diff_file(input: &[u8], extra: &[&str]) -> (std::process::Output, String) {
+    let (dir, cfg) = layout();
+    let file = dir.path().join("saved.txt");
+    std::fs::write(&file, input).unwrap();
+    let file = file.to_str().unwrap().to_string();
+    let mut args = vec!["diff", "--input", &file, "--config", &cfg, "--root", "/nonexistent/root"];
+    args.extend(extra);
+    let out = blankroot(&args);
+    assert_eq!(std::fs::read(&file).unwrap(), input, "the input is never changed");
+    (out, file)
+}
+
+/// The same through standard input (`--input -`).
+fn diff_stdin(input: Vec<u8>, extra: &[&str]) -> std::process::Output {
+    use std::io::Write;
+    let (_dir, cfg) = layout();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_blankroot"))
+        .args(["diff", "--input", "-", "--config", &cfg, "--root", "/nonexistent/root"])
+        .args(extra)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // blankroot may stop reading early (that is the point): a closed pipe is fine here.
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+const GOOD: &str = "1764600000.000000001\t+\tF\t/root/a\n1764600000.000000002\tM\t/\t/var/lib\n";
+
+#[test]
+fn input_that_is_not_zfs_diff_output_is_refused_with_its_line_and_column() {
+    let esc = "1764600000.000000003\t+\tF\t/root/\u{1b}]0;owned\u{7}\u{1b}[2J\n";
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty", Vec::new(), "holds no line of zfs diff output"),
+        ("one garbage line", b"garbage\n".to_vec(), ":1:1: not zfs diff -FHt output: no change type"),
+        ("blank lines only", b"\n\n".to_vec(), ":1:1: not zfs diff -FHt output"),
+        (
+            "a bad line among good ones",
+            format!("{GOOD}+\tF\tetc/x\n{GOOD}").into_bytes(),
+            ":3:5: not zfs diff -FHt output: no path",
+        ),
+        ("a terminal escape in a path", esc.as_bytes().to_vec(), ":1:32: not zfs diff -FHt output: a raw byte"),
+        ("invalid UTF-8", b"+\tF\t/root/\xff\xfe\n".to_vec(), ":1:11: not zfs diff -FHt output: a raw byte"),
+        ("a lone backslash", b"+\tF\t/root/a\\b\n".to_vec(), ":1:12: not zfs diff -FHt output: a backslash"),
+        ("a NUL", b"+\tF\t/root/a\0b\n".to_vec(), ":1:12:"),
+        ("an unknown type", b"+\tX\t/root/a\n".to_vec(), ":1:3: not zfs diff -FHt output: an unknown file type"),
+        ("a rename with one path", b"R\tF\t/root/a\n".to_vec(), "a rename needs exactly two paths"),
+        (
+            "an extra field",
+            b"+\tF\t/root/a\textra\n".to_vec(),
+            ":1:13: not zfs diff -FHt output: the wrong number of fields",
+        ),
+        ("no newline at all", vec![b'x'; 4 << 20], ":1: a line longer than 98304 bytes is not zfs diff output"),
+        (
+            "a long line after good ones",
+            [GOOD.as_bytes(), &vec![b'/'; 200_000], b"\n"].concat(),
+            ":3: a line longer than",
+        ),
+        ("CR only line endings", GOOD.replace('\n', "\r").into_bytes(), ":1:33: not zfs diff -FHt output: a raw byte"),
+    ];
+    for (what, input, want) in &cases {
+        for extra in [&[][..], &["--all"], &["--format", "json"]] {
+            let (out, file) = diff_file(input, extra);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{what} {extra:?}: {stderr}");
+            assert!(stderr.starts_with(&format!("error: {file}")), "{what}: names the file: {stderr}");
+            assert!(stderr.contains(want), "{what} {extra:?}: {want} in {stderr}");
+            assert!(stderr.contains("hint: save it with `zfs diff -FHt"), "{what}: {stderr}");
+            assert!(stderr.lines().count() <= 4 && stderr.len() < 600, "{what}: cut to a readable length: {stderr}");
+            for stream in [&out.stdout, &out.stderr] {
+                assert!(!stream.iter().any(|b| *b == 0x1b || *b == 0x07 || *b == 0), "{what}: no raw control byte");
+            }
+            if extra.is_empty() {
+                assert!(out.stdout.is_empty(), "{what}: no report");
+            }
+        }
+        let out = diff_stdin(input.clone(), &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what} on stdin: {stderr}");
+        assert!(stderr.starts_with("error: standard input") && stderr.contains(want), "{what}: {stderr}");
+    }
+    println!("checked: {} bad inputs × (file: groups, --all, json; stdin)", cases.len());
+}
+
+#[test]
+fn an_endless_line_is_an_error_not_an_allocation() {
+    // An input with no newline that never ends: reading stops at the cap.
+    let err = blankroot::diff::each_line(std::io::repeat(b'x'), |_, _| Ok(())).unwrap_err();
+    assert!(matches!(err, blankroot::diff::ReadError::TooLong { line: 1 }), "{err:?}");
+    let rules = Rules::new(&common::config("seed-defaults"), "/", &[], true);
+    let err = blankroot::diff::tally_parallel(std::io::repeat(b'/'), &rules, "s", None, 2).unwrap_err();
+    assert!(matches!(err, blankroot::diff::ReadError::TooLong { line: 1 }), "{err:?}");
+    // Through the command, 64 MiB on stdin: refused at once, with the line named.
+    let out = diff_stdin(vec![b'x'; 64 << 20], &["--all"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("standard input:1: a line longer than"), "{stderr}");
+}
+
+#[test]
+fn odd_names_reach_the_terminal_escaped() {
+    // zfs's escapes stand for control bytes; people see them escaped, JSON carries them as
+    // JSON escapes; CRLF saved output reads the same.
+    let input = "1764600000.000000001\t+\tF\t/root/\\0033[2Jx\\0007\\0377\r\n1764600000.000000002\t+\tF\t/root/ok\r\n";
+    let (out, _) = diff_file(input.as_bytes(), &["--all"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("+ F /root/\\0033[2Jx\\0007\\0377\n"), "{text}");
+    let (out, _) = diff_file(input.as_bytes(), &["--all", "--format", "json"]);
+    assert!(!out.stdout.contains(&0x1b), "no raw escape in JSON");
+    let first: serde_json::Value = serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(first["path"], "/root/\u{1b}[2Jx\u{7}\u{fffd}");
+    assert_eq!(first["path_zfs"], "/root/\\0033[2Jx\\0007\\0377");
+    let (out, _) = diff_file(input.as_bytes(), &[]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("2 files and 0 directories") && !text.contains('\u{1b}'), "{text}");
+}
+
+#[test]
+fn zfs_output_is_held_to_the_same_rule() {
+    use blankroot::cli::{DiffArgs, Format};
+    use blankroot::runner::Recording;
+    let (dir, cfg) = layout();
+    let args = |all: bool| DiffArgs {
+        root: Some(dir.path().join("root")),
+        input: None,
+        config: Some(cfg.clone().into()),
+        all,
+        depth: 2,
+        limit: 25,
+        ignore: Vec::new(),
+        no_default_ignores: false,
+        format: Format::Json,
+    };
+    let argv = ["zfs", "diff", "-FHt", "rpool/local/root@blank"];
+    // zfs exiting 0 with no line: nothing changed since @blank (zfs says so, not an empty file).
+    blankroot::diff::cli::run(&Recording::new().answer(&argv, ""), &args(false)).unwrap();
+    // A line zfs would never print: a command that misbehaved, exit 4, its line named.
+    let fake = Recording::new().answer(&argv, format!("{GOOD}+\tF\t/a\u{1b}[2J\n"));
+    for all in [false, true] {
+        let e = blankroot::diff::cli::run(&fake, &args(all)).unwrap_err();
+        assert_eq!(e.kind.exit_code(), 4, "{e}");
+        assert!(e.message.starts_with("`zfs diff -FHt rpool/local/root@blank`:3:7: not zfs diff -FHt output"), "{e}");
+        assert!(!e.to_string().contains('\u{1b}'), "{e}");
+    }
+    // zfs failing wins over what it printed.
+    let fake = Recording::new().fail(&argv, 1, "Cannot diff an unmounted snapshot");
+    let e = blankroot::diff::cli::run(&fake, &args(false)).unwrap_err();
+    assert!(e.message.contains("failed") && e.hint.as_deref().unwrap_or_default().contains("mounted"), "{e}");
+}
+
+#[test]
+fn a_report_of_no_change_says_so() {
+    let rules = Rules::new(&common::config("seed-defaults"), "/", &[], true);
+    let r = Tally::new(&rules, "rpool/local/root@blank", None).finish();
+    assert_eq!(r.lines, 0);
+    assert!(r.human(10).contains("nothing: zfs diff lists no change since the snapshot"), "{}", r.human(10));
 }

@@ -437,12 +437,86 @@ fn no_config_or_an_unreadable_module() {
     let f = find(&run_installed(dir.path(), &fake), "rollback-config").clone();
     assert_eq!(f.severity, Severity::Warning);
     assert!(f.what.starts_with("cannot evaluate /etc/nixos/blankroot.nix"), "{f:?}");
+    // No layout to check against: an error (exit 2) with the fix, not a finding.
     std::fs::remove_file(dir.path().join("etc/nixos/blankroot.toml")).unwrap();
-    let fs = run_installed(dir.path(), &fake);
-    assert_eq!(fs.len(), 1);
-    assert!(fs[0].what.starts_with("no /etc/nixos/blankroot.toml"));
     let runner = fake.runner();
+    let e = doctor::installed::check(&LocalHost::fixture(dir.path(), &runner)).unwrap_err();
+    assert_eq!(e.kind.exit_code(), 2);
+    assert!(e.message.starts_with("no /etc/nixos/blankroot.toml: this is not a system blankroot installed"), "{e}");
+    assert!(e.hint.as_deref().unwrap_or_default().contains("--mode live"), "{e}");
     assert_eq!(doctor::detect_mode(&LocalHost::fixture(dir.path(), &runner)), Mode::Live);
+    // One that does not parse: its position.
+    write(dir.path(), "/etc/nixos/blankroot.toml", "hostname = \"ok\"\n[pool\n");
+    let e = doctor::installed::check(&LocalHost::fixture(dir.path(), &runner)).unwrap_err();
+    assert_eq!(e.kind.exit_code(), 2);
+    assert!(e.message.starts_with("/etc/nixos/blankroot.toml:2:"), "{e}");
+    // One that cannot be read (a directory there).
+    std::fs::remove_file(dir.path().join("etc/nixos/blankroot.toml")).unwrap();
+    std::fs::create_dir(dir.path().join("etc/nixos/blankroot.toml")).unwrap();
+    let e = doctor::installed::check(&LocalHost::fixture(dir.path(), &runner)).unwrap_err();
+    assert!(e.message.starts_with("cannot read /etc/nixos/blankroot.toml"), "{e}");
+}
+
+/// Every file under `r` with its bytes.
+fn tree(r: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut todo = vec![r.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.insert(p.display().to_string(), std::fs::read(&p).unwrap_or_default());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn doctor_root_of_no_installation_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    std::fs::write(r.join("file"), "x").unwrap();
+    std::fs::create_dir_all(r.join("empty")).unwrap();
+    std::fs::create_dir_all(r.join("bad/etc/nixos")).unwrap();
+    std::fs::write(r.join("bad/etc/nixos/blankroot.toml"), "pool = 3\n").unwrap();
+    std::fs::create_dir_all(r.join("binary/etc/nixos")).unwrap();
+    std::fs::write(r.join("binary/etc/nixos/blankroot.toml"), b"\xff\xfe").unwrap();
+    let at = |p: &str| r.join(p).display().to_string();
+    let cases = [
+        (at("missing"), "--root \"".to_string() + &at("missing") + "\": no such directory", "--root the directory"),
+        (at("file"), format!("--root \"{}\" is not a directory", at("file")), "--root the directory"),
+        (
+            at("empty"),
+            format!("no {}/etc/nixos/blankroot.toml: this is not a system blankroot installed", at("empty")),
+            "--mode live",
+        ),
+        (at("bad"), format!("{}/etc/nixos/blankroot.toml:1:", at("bad")), ""),
+        (at("binary"), format!("{}/etc/nixos/blankroot.toml is not UTF-8 text", at("binary")), "restore"),
+        (
+            format!("{}/\u{1b}[2J", at("empty")),
+            "--root \"".to_string() + &at("empty") + "/\\u{1b}[2J\": no such directory",
+            "",
+        ),
+    ];
+    for (root, want, hint) in cases {
+        let before = tree(r);
+        for format in ["human", "json"] {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_blankroot"))
+                .args(["doctor", "--root", &root, "--format", format])
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{root}: {stderr}");
+            assert!(stderr.starts_with(&format!("error: {want}")), "{root}: {want} in {stderr}");
+            assert!(stderr.contains(&format!("hint: {}", "")) && stderr.contains(hint), "{root}: {stderr}");
+            assert!(out.stdout.is_empty(), "{root}: no report: {}", String::from_utf8_lossy(&out.stdout));
+            assert!(!out.stderr.contains(&0x1b), "escaped");
+        }
+        assert_eq!(tree(r), before, "{root}: nothing changed");
+    }
 }
 
 #[test]

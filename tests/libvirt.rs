@@ -165,7 +165,7 @@ fn bad_documents_get_clear_errors() {
     assert!(e.message.starts_with("malformed.xml is not well-formed XML: line 6, column"), "{e}");
     assert!(e.hint.as_deref().unwrap().contains("virsh dumpxml"));
     let e = fix::fix(&read("no-disks.xml"), "no-disks.xml", Options::default()).unwrap_err();
-    assert_eq!(e.message, "the domain diskless has no disks");
+    assert_eq!(e.message, "the domain \"diskless\" has no disks");
     assert!(e.hint.as_deref().unwrap().contains("Add Hardware"));
     let lxc = "<domain type='lxc'><name>c</name><os><type>exe</type><init>/sbin/init</init></os><devices><disk type='file'><target dev='vda' bus='virtio'/></disk></devices></domain>";
     let e = fix::fix(lxc, "c.xml", Options::default()).unwrap_err();
@@ -385,4 +385,174 @@ fn a_real_domain_is_fixed_through_virsh_and_boots_uefi_with_serials() {
         assert!(cmdline.contains(s), "QEMU got {s}: {cmdline}");
     }
     println!("checked: started: libvirt chose {} (no secure boot); QEMU got serial vda and vdc", loader.trim());
+}
+
+// --- The file is written safely (`blankroot::fsutil`): links, owner, mode, line endings,
+// planted temporary names, files that may not be replaced, a full or read-only disk.
+
+fn sha(p: &Path) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(std::fs::read(p).unwrap()).to_vec()
+}
+
+/// Names in `dir` that are blankroot's temporary files.
+fn temps(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(blankroot::fsutil::TEMP_SUFFIX))
+        .collect()
+}
+
+/// `blankroot libvirt --xml FILE --yes`, killed after 30 s (a fifo must not block it).
+fn fix_file(f: &Path) -> (i32, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_blankroot"))
+        .args(["libvirt", "--xml", f.to_str().unwrap(), "--yes"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed().as_secs() > 30 {
+            child.kill().unwrap();
+            panic!("blankroot libvirt --xml {} hung", f.display());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn a_symlinked_xml_is_edited_in_place_keeping_the_link_owner_mode_and_crlf() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real.xml");
+    let original = std::fs::read_to_string(common::fixture("libvirt/dumpxml-q35-bios.xml")).unwrap();
+    std::fs::write(&real, original.replace('\n', "\r\n")).unwrap();
+    std::os::unix::fs::chown(&real, Some(1234), Some(5678)).unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let link = dir.path().join("vm.xml");
+    std::os::unix::fs::symlink("real.xml", &link).unwrap();
+    let (code, err) = fix_file(&link);
+    assert_eq!(code, 0, "{err}");
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link stays a link");
+    assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("real.xml"));
+    let m = std::fs::metadata(&real).unwrap();
+    assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777, m.nlink()), (1234, 5678, 0o640, 1), "owner and mode kept");
+    let written = std::fs::read_to_string(&real).unwrap();
+    assert!(written.contains("<serial>vda</serial>\r\n") && written.contains("<os firmware='efi'>"), "{written}");
+    assert_eq!(written.matches('\n').count(), written.matches("\r\n").count(), "every line ends with CRLF");
+    // The result is still a valid domain, and a second run has nothing to change.
+    let (ok, out) = tool_ok(&["virt-xml-validate", real.to_str().unwrap(), "domain"]);
+    assert!(ok, "{out}");
+    let (code, out, _) = blankroot(&["libvirt", "--xml", link.to_str().unwrap()]);
+    assert!(code == 0 && out.contains("nothing to change"), "{out}");
+    assert_eq!(temps(dir.path()), Vec::<String>::new());
+}
+
+#[test]
+fn links_planted_at_temporary_names_are_never_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim_dir = tempfile::tempdir().unwrap();
+    let victim = victim_dir.path().join("sudoers");
+    std::fs::write(&victim, "root ALL=(ALL) ALL\n").unwrap();
+    let before = sha(&victim);
+    let f = dir.path().join("vm.xml");
+    std::fs::copy(common::fixture("libvirt/dumpxml-three-virtio-disks.xml"), &f).unwrap();
+    // Every fixed name a writer might use beside the file: the old `.vm.xml.tmp`, and others.
+    let planted = [".vm.xml.tmp", "vm.xml.tmp", ".vm.xml.swp", "vm.xml~", ".vm.xml.blankroot-tmp"];
+    for n in planted {
+        std::os::unix::fs::symlink(&victim, dir.path().join(n)).unwrap();
+    }
+    let (code, err) = fix_file(&f);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(sha(&victim), before, "the link's target is untouched");
+    for n in planted {
+        assert!(std::fs::symlink_metadata(dir.path().join(n)).unwrap().file_type().is_symlink(), "{n}");
+    }
+    assert!(std::fs::read_to_string(&f).unwrap().contains("<serial>vdc</serial>"));
+    assert!(!std::fs::symlink_metadata(&f).unwrap().file_type().is_symlink());
+    assert_eq!(temps(dir.path()), [".vm.xml.blankroot-tmp"], "only the planted link: no temporary file left");
+}
+
+#[test]
+fn an_xml_that_may_not_be_replaced_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let f = d.join("vm.xml");
+    std::fs::copy(common::fixture("libvirt/dumpxml-q35-bios.xml"), &f).unwrap();
+    std::fs::hard_link(&f, d.join("other-name.xml")).unwrap();
+    let before = sha(&f);
+    let (code, err) = fix_file(&f);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("has 2 hard links") && err.contains("hint:"), "{err}");
+    assert_eq!((sha(&f), sha(&d.join("other-name.xml"))), (before.clone(), before));
+    // A fifo (which would block a reader), a directory, a link to nothing.
+    assert!(Command::new("mkfifo").arg(d.join("fifo.xml")).status().unwrap().success());
+    std::fs::create_dir(d.join("dir.xml")).unwrap();
+    std::os::unix::fs::symlink("missing.xml", d.join("dangling.xml")).unwrap();
+    for (name, says) in [
+        ("fifo.xml", "is a fifo, not a regular file"),
+        ("dir.xml", "is a directory"),
+        ("dangling.xml", "does not exist"),
+    ] {
+        let (code, err) = fix_file(&d.join(name));
+        assert_eq!(code, 2, "{name}: {err}");
+        assert!(err.contains(says) && err.contains("hint:"), "{name}: {err}");
+    }
+    assert!(!d.join("missing.xml").exists());
+    // Larger than virsh reads (10 MiB), or not text: refused, not read into memory or mangled.
+    std::fs::write(d.join("huge.xml"), vec![b' '; (10 << 20) + 1]).unwrap();
+    std::fs::write(d.join("latin1.xml"), b"<domain type='kvm'><name>caf\xe9</name></domain>").unwrap();
+    for (name, says) in [("huge.xml", "is larger than 10 MiB"), ("latin1.xml", "is not UTF-8 text")] {
+        let before = sha(&d.join(name));
+        let (code, err) = fix_file(&d.join(name));
+        assert_eq!(code, 2, "{name}: {err}");
+        assert!(err.contains(says) && err.contains("hint:"), "{name}: {err}");
+        assert_eq!(sha(&d.join(name)), before);
+    }
+    assert_eq!(temps(d), Vec::<String>::new());
+}
+
+/// What `blankroot libvirt --xml` did on a full, then a read-only, file system.
+struct Small {
+    full: (i32, String),
+    read_only: (i32, String),
+    before: Vec<u8>,
+    after: Vec<u8>,
+    left: Vec<String>,
+}
+
+#[test]
+fn a_full_or_read_only_disk_leaves_the_xml_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let m = mnt.to_str().unwrap();
+    assert!(Command::new("mount").args(["-t", "tmpfs", "-o", "size=64k", "tmpfs", m]).status().unwrap().success());
+    let f = mnt.join("vm.xml");
+    let run = || {
+        std::fs::copy(common::fixture("libvirt/dumpxml-q35-bios.xml"), &f).unwrap();
+        let before = sha(&f);
+        // Fill the rest of the file system.
+        let _ = std::fs::write(mnt.join("filler"), vec![0u8; 128 << 10]);
+        let full = fix_file(&f);
+        let (after, left) = (sha(&f), temps(&mnt));
+        Command::new("mount").args(["-o", "remount,ro", m]).status().unwrap();
+        let read_only = fix_file(&f);
+        assert_eq!(sha(&f), before, "unchanged on a read-only file system");
+        Small { full, read_only, before, after, left }
+    };
+    let result = std::panic::catch_unwind(run);
+    Command::new("umount").arg(&mnt).status().unwrap();
+    let Small { full: (code, err), read_only: (ro_code, ro_err), before, after, left } = result.unwrap();
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("cannot write") && err.contains("No space left on device"), "{err}");
+    assert!(err.contains("nothing was changed") && err.contains("hint:"), "{err}");
+    assert_eq!(after, before, "the original is untouched");
+    assert_eq!(left, Vec::<String>::new(), "no temporary file left");
+    assert_eq!(ro_code, 3, "{ro_err}");
+    assert!(ro_err.contains("Read-only file system"), "{ro_err}");
 }

@@ -232,3 +232,94 @@ fn walk(p: &Path) -> Vec<String> {
     v.sort();
     v
 }
+
+// --- blankroot.toml and blankroot.nix are rewritten safely (`blankroot::fsutil`).
+
+fn sha(p: &Path) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(std::fs::read(p).unwrap()).to_vec()
+}
+
+#[test]
+fn the_config_files_keep_owner_mode_and_crlf() {
+    let dir = installed();
+    let r = dir.path();
+    let (toml, nix) = (r.join("etc/nixos/blankroot.toml"), r.join("etc/nixos/blankroot.nix"));
+    let crlf = std::fs::read_to_string(&toml).unwrap().replace('\n', "\r\n");
+    std::fs::write(&toml, crlf).unwrap();
+    for (f, mode) in [(&toml, 0o640), (&nix, 0o604)] {
+        std::os::unix::fs::chown(f, Some(1234), Some(5678)).unwrap();
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    persist(r, &["/etc/adjtime"], false).unwrap();
+    for (f, mode) in [(&toml, 0o640), (&nix, 0o604)] {
+        let m = std::fs::symlink_metadata(f).unwrap();
+        assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777, m.nlink()), (1234, 5678, mode, 1), "{}", f.display());
+    }
+    let text = std::fs::read_to_string(&toml).unwrap();
+    assert!(text.contains("\"/etc/adjtime\"]\r\n"), "{text}");
+    assert_eq!(text.matches('\n').count(), text.matches("\r\n").count(), "CRLF kept:\n{text:?}");
+    let names: Vec<String> = walk(&r.join("etc/nixos")).into_iter().filter(|n| n.starts_with('.')).collect();
+    assert_eq!(names, Vec::<String>::new(), "no temporary file left");
+}
+
+#[test]
+fn a_linked_config_is_followed_inside_the_root_and_refused_outside() {
+    let dir = installed();
+    let r = dir.path();
+    let toml = r.join("etc/nixos/blankroot.toml");
+    // Inside the root: the file it names is edited, the link stays.
+    std::fs::create_dir_all(r.join("srv/config")).unwrap();
+    std::fs::rename(&toml, r.join("srv/config/blankroot.toml")).unwrap();
+    std::os::unix::fs::symlink("../../srv/config/blankroot.toml", &toml).unwrap();
+    persist(r, &["/etc/adjtime"], false).unwrap();
+    assert!(std::fs::symlink_metadata(&toml).unwrap().file_type().is_symlink());
+    assert!(std::fs::read_to_string(r.join("srv/config/blankroot.toml")).unwrap().contains("\"/etc/adjtime\""));
+    // Outside it (with --root, an absolute link names a file of the running system): refused
+    // before anything is copied.
+    let outside = tempfile::tempdir().unwrap();
+    let victim = outside.path().join("blankroot.toml");
+    std::fs::copy(r.join("srv/config/blankroot.toml"), &victim).unwrap();
+    std::fs::remove_file(&toml).unwrap();
+    std::os::unix::fs::symlink(&victim, &toml).unwrap();
+    let (before, hash) = (snapshot(r), sha(&victim));
+    let e = persist(r, &["/var/lib/foo"], false).unwrap_err();
+    assert!(e.message.contains("leads outside") && e.hint.is_some(), "{e}");
+    assert_eq!((snapshot(r), sha(&victim)), (before, hash), "nothing changed");
+}
+
+#[test]
+fn links_planted_at_temporary_names_are_not_followed_and_hard_links_are_refused() {
+    let dir = installed();
+    let r = dir.path();
+    let victim_dir = tempfile::tempdir().unwrap();
+    let victim = victim_dir.path().join("shadow");
+    std::fs::write(&victim, "root:*:19000::::::\n").unwrap();
+    let hash = sha(&victim);
+    // The names the writers used to take: fixed, or the process id.
+    let pid = std::process::id();
+    std::fs::create_dir_all(r.join("persist/etc")).unwrap();
+    let planted = [
+        r.join("etc/nixos/.blankroot.toml.tmp"),
+        r.join("etc/nixos/.blankroot.nix.tmp"),
+        r.join(format!("etc/nixos/.blankroot-write-test-{pid}")),
+        r.join(format!("persist/etc/.adjtime.blankroot-copy-{pid}")),
+    ];
+    for p in &planted {
+        std::os::unix::fs::symlink(&victim, p).unwrap();
+    }
+    persist(r, &["/etc/adjtime"], false).unwrap();
+    assert_eq!(sha(&victim), hash, "the planted links' target is untouched");
+    for p in &planted {
+        assert!(std::fs::symlink_metadata(p).unwrap().file_type().is_symlink(), "{}", p.display());
+    }
+    assert_eq!(std::fs::read_to_string(r.join("persist/etc/adjtime")).unwrap(), "0.0 0 0\n");
+    // A hard-linked blankroot.nix: replacing it would leave the other name stale; refused
+    // before anything is copied.
+    let nix = r.join("etc/nixos/blankroot.nix");
+    std::fs::hard_link(&nix, r.join("nix-elsewhere")).unwrap();
+    let before = snapshot(r);
+    let e = persist(r, &["/var/lib/foo"], false).unwrap_err();
+    assert!(e.message.contains("has 2 hard links") && e.hint.is_some(), "{e}");
+    assert_eq!(snapshot(r), before);
+}

@@ -79,3 +79,16 @@ fn no_secret_value_appears_in_plan_output() {
     assert_eq!(luks.commands[0].stdin, Some(Stdin::Secret("luks-passphrase".into())));
     assert!(luks.commands[0].argv.iter().any(|a| a == "--key-file"), "the passphrase goes on stdin");
 }
+
+#[test]
+fn a_key_given_twice_or_a_schema_that_is_not_a_number_is_refused() {
+    let text = common::plan_for("seed-defaults").to_json();
+    // JSON objects keep the last of two equal keys; a plan must not say two things at once.
+    let twice = text.replacen('{', "{\"steps\": [],", 1);
+    let e = Plan::from_json(&twice).unwrap_err();
+    assert!(e.causes.iter().any(|c| c.contains("duplicate field `steps`")), "{}", e.render());
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["schema"] = "1".into();
+    let e = Plan::from_json(&v.to_string()).unwrap_err();
+    assert!(e.message.contains("schema \"1\" (text, not a number)"), "{}", e.render());
+}

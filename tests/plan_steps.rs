@@ -75,7 +75,7 @@ fn exact_seed_commands() {
     assert_eq!(argv(step(&p, "hostid"), 1), format!("zgenhostid -f {}", p.ids.host_id));
     assert_eq!(
         argv(step(&p, "pool-create"), 0),
-        "zpool create -f -o ashift=12 -o autotrim=on -O acltype=posixacl -O canmount=off -O compression=zstd \
+        "zpool create -f -R /mnt -o ashift=12 -o autotrim=on -O acltype=posixacl -O canmount=off -O compression=zstd \
          -O normalization=formD -O relatime=on -O xattr=sa -O mountpoint=none rpool /dev/mapper/cryptroot"
     );
     assert_eq!(

@@ -98,3 +98,62 @@ fn no_installed_system_is_an_environment_error() {
     assert_eq!(rc, 3, "{err}");
     assert!(err.contains("cannot read") && err.contains("blankroot.toml"), "{err}");
 }
+
+// --- Both files are written safely (`blankroot::fsutil`): owner and mode kept; a link out of
+// the root, or a hard-linked file, refused before either is written.
+
+fn sha(p: &Path) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(std::fs::read(p).unwrap()).to_vec()
+}
+
+#[test]
+fn owner_and_mode_are_kept_and_no_temporary_file_is_left() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let now = installed(dir.path());
+    let nix = dir.path().join("etc/nixos/blankroot.nix");
+    std::fs::write(&nix, older(&now)).unwrap();
+    std::os::unix::fs::chown(&nix, Some(1234), Some(5678)).unwrap();
+    std::fs::set_permissions(&nix, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let (rc, out, err) = blankroot(&["regenerate", "--root", dir.path().to_str().unwrap()]);
+    assert_eq!(rc, 0, "{out}{err}");
+    let m = std::fs::symlink_metadata(&nix).unwrap();
+    assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777, m.nlink()), (1234, 5678, 0o640, 1));
+    assert_eq!(std::fs::read_to_string(&nix).unwrap(), now);
+    let hidden: Vec<_> = std::fs::read_dir(dir.path().join("etc/nixos"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert_eq!(hidden, Vec::<String>::new());
+}
+
+#[test]
+fn a_backup_linked_out_of_the_root_or_a_hard_linked_module_is_refused_and_nothing_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap();
+    let now = installed(dir.path());
+    let nix = dir.path().join("etc/nixos/blankroot.nix");
+    let old = older(&now);
+    std::fs::write(&nix, &old).unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let victim = outside.path().join("passwd");
+    std::fs::write(&victim, "root:x:0:0::/root:/bin/sh\n").unwrap();
+    let hash = sha(&victim);
+    let backup = dir.path().join("etc/nixos/blankroot.nix.old");
+    std::os::unix::fs::symlink(&victim, &backup).unwrap();
+    let (rc, _, err) = blankroot(&["regenerate", "--root", root]);
+    assert_eq!(rc, 2, "{err}");
+    assert!(err.contains("blankroot.nix.old") && err.contains("leads outside") && err.contains("hint:"), "{err}");
+    assert_eq!(sha(&victim), hash);
+    assert_eq!(std::fs::read_to_string(&nix).unwrap(), old, "blankroot.nix not written either");
+    assert!(std::fs::symlink_metadata(&backup).unwrap().file_type().is_symlink());
+    std::fs::remove_file(&backup).unwrap();
+    std::fs::hard_link(&nix, dir.path().join("elsewhere.nix")).unwrap();
+    let (rc, _, err) = blankroot(&["regenerate", "--root", root]);
+    assert_eq!(rc, 2, "{err}");
+    assert!(err.contains("has 2 hard links"), "{err}");
+    assert_eq!(std::fs::read_to_string(&nix).unwrap(), old);
+    assert!(!backup.exists(), "no backup written");
+}

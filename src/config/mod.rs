@@ -36,6 +36,7 @@ pub enum PasswordSource {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct User {
     pub name: String,
     pub groups: Vec<String>,
@@ -43,6 +44,7 @@ pub struct User {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Dataset {
     /// Name below the pool, e.g. `local/root`.
     pub name: String,
@@ -55,6 +57,7 @@ pub struct Dataset {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Luks {
     pub name: String,
     pub allow_discards: bool,
@@ -63,6 +66,7 @@ pub struct Luks {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Pool {
     pub name: String,
     /// `zpool create -o` pool properties, in order.
@@ -74,6 +78,7 @@ pub struct Pool {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Persist {
     /// Directories bind-mounted from `/persist`.
     pub directories: Vec<String>,
@@ -84,6 +89,7 @@ pub struct Persist {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Config {
     /// The target disk, as the user named it (`/dev/vda`, `/dev/disk/by-id/…`).
     pub disk: String,

@@ -104,8 +104,11 @@ impl Source<'_> {
         self.text[..offset.min(self.text.len())].matches('\n').count() + 1
     }
     fn position(&self, offset: usize) -> String {
-        let offset = offset.min(self.text.len());
-        let before = &self.text[..offset];
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let before = self.text.get(..offset).unwrap_or_default();
         let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
         format!("{}:{}:{col}", self.name, self.line(offset))
     }
@@ -173,13 +176,23 @@ pub fn parse_str(name: &str, text: &str, overrides: &Overrides) -> Result<Config
 /// quote the text.
 fn toml_error(src: &Source, e: &toml::de::Error) -> Error {
     let at = e.span().map_or_else(|| src.name.to_string(), |s| src.position(s.start));
-    let msg = e.message().trim();
+    let key = e.span().and_then(|s| key_at(src.text, s.start));
+    let msg = &plain_types(e.message().trim());
     let (message, hint) = if let Some(rest) = msg.strip_prefix("unknown field ") {
         let hint = match closest_key(rest) {
             Some(k) => format!("did you mean `{k}`? Otherwise remove the key"),
             None => "remove or rename the key".to_string(),
         };
-        (format!("unknown key {rest}"), hint)
+        // serde quotes the key whole: cut it (the list of expected keys is ours, short).
+        let unknown = rest.split('`').nth(1).unwrap_or_default();
+        let expected = rest.split_once(", expected").map_or("", |(_, e)| e);
+        let n = unknown.chars().count();
+        let mut shown: String =
+            unknown.chars().take(crate::error::EXCERPT_CHARS).flat_map(char::escape_debug).collect();
+        if n > crate::error::EXCERPT_CHARS {
+            shown.push_str(&format!("… ({n} characters)"));
+        }
+        (format!("unknown key `{shown}`, expected{expected}"), hint)
     } else if let Some(rest) = msg.strip_prefix("missing field ") {
         (format!("missing key {rest} in this table"), format!("add {} = … to this table", rest.trim_matches('`')))
     } else if msg == "duplicate key" {
@@ -202,7 +215,39 @@ fn toml_error(src: &Source, e: &toml::de::Error) -> Error {
                 .to_string(),
         )
     };
+    let message = match key {
+        Some(k) if !message.contains(&k) && !message.starts_with("unknown key") => format!("{message} (at `{k}`)"),
+        _ => message,
+    };
     Error::input(format!("{at}: {message}")).hint(hint)
+}
+
+/// The key (or `[table]`) written on the line holding `offset`, so a TOML error names what it is
+/// about, cut to a readable length. `None` when the line holds neither.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let start = text.get(..offset)?.rfind('\n').map_or(0, |i| i + 1);
+    let line = text.get(start..)?.lines().next()?.trim();
+    let key = if let Some(t) = line.strip_prefix('[') {
+        t.trim_start_matches('[').split(']').next()?.trim()
+    } else {
+        line.split('=').next()?.trim()
+    };
+    let key = key.trim_matches('"').trim_matches('\'');
+    let cut: String = key.chars().take(crate::error::EXCERPT_CHARS).flat_map(char::escape_debug).collect();
+    (!cut.is_empty()).then_some(cut)
+}
+
+/// serde's messages name blankroot's own types (`struct RawEsp with 3 elements`); a user wrote
+/// a TOML value, so say "a table" instead.
+fn plain_types(msg: &str) -> String {
+    match msg.find("expected struct ") {
+        Some(i) => {
+            let head = msg.get(..i).unwrap_or_default();
+            let head = if head.starts_with("invalid length") { "invalid type, " } else { head };
+            format!("{head}expected a table")
+        }
+        None => msg.to_string(),
+    }
 }
 
 /// From serde's "`x`, expected one of `a`, `b`", the expected key closest to `x`, if close.
@@ -257,7 +302,7 @@ fn props(
     for (k, v) in given.unwrap_or_default() {
         rules::zfs_property_name(kind, k.get_ref()).map_err(|p| src.at(&k, p))?;
         let value = prop_text(kind, k.get_ref(), &v).map_err(|p| src.at(&v, p))?;
-        rules::zfs_property_value(kind, k.get_ref(), &value).map_err(|p| src.at(&v, p))?;
+        rules::zfs_property(kind, k.get_ref(), &value).map_err(|p| src.at(&v, p))?;
         let k = k.into_inner();
         match out.iter_mut().find(|(ok, _)| *ok == k) {
             Some(slot) => slot.1 = value,
@@ -339,7 +384,7 @@ fn password(
 
 fn apply_raw(src: &Source, raw: RawConfig, c: &mut Config, spans: &mut Spans) -> Result<()> {
     if let Some(d) = raw.disk {
-        rules::absolute_path("disk", d.get_ref()).map_err(|p| src.at(&d, p))?;
+        rules::disk(d.get_ref()).map_err(|p| src.at(&d, p))?;
         c.disk = d.into_inner();
     }
     if let Some(h) = raw.hostname {
@@ -369,10 +414,15 @@ fn apply_raw(src: &Source, raw: RawConfig, c: &mut Config, spans: &mut Spans) ->
         if let Some(a) = l.allow_discards {
             c.luks.allow_discards = a;
         }
-        for o in l.format_options.unwrap_or_default() {
-            rules::luks_format_option(o.get_ref()).map_err(|p| src.at(&o, p))?;
-            c.luks.format_options.push(o.into_inner());
+        let opts = l.format_options.unwrap_or_default();
+        let texts: Vec<&str> = opts.iter().map(|o| o.get_ref().as_str()).collect();
+        if let Err((i, p)) = rules::luks_format_options(&texts) {
+            return Err(match opts.get(i) {
+                Some(o) => src.at(o, p),
+                None => src.whole(p),
+            });
         }
+        c.luks.format_options = opts.into_iter().map(Spanned::into_inner).collect();
     }
     if let Some(p) = raw.pool {
         if let Some(n) = p.name {
@@ -384,6 +434,7 @@ fn apply_raw(src: &Source, raw: RawConfig, c: &mut Config, spans: &mut Spans) ->
         c.pool.fs_options = props(src, "pool fs", &c.pool.fs_options, p.fs_options)?;
         if let Some(d) = p.dev_nodes {
             rules::absolute_path("dev_nodes", d.get_ref()).map_err(|e| src.at(&d, e))?;
+            rules::dev_nodes(d.get_ref()).map_err(|e| src.at(&d, e))?;
             c.pool.dev_nodes = d.into_inner();
         }
     }
@@ -460,7 +511,7 @@ fn initrd(v: &str) -> rules::Checked<Initrd> {
 /// The `[[datasets]]` list, and where each entry's `name` is.
 fn apply_overrides(o: &Overrides, c: &mut Config) -> Result<()> {
     if let Some(d) = &o.disk {
-        rules::absolute_path("disk", d).map_err(|p| flag_err("--disk", p))?;
+        rules::disk(d).map_err(|p| flag_err("--disk", p))?;
         c.disk = d.clone();
     }
     if let Some(h) = &o.hostname {

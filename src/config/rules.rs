@@ -25,8 +25,14 @@
 //!   31 characters), and it keeps to lower case, the portable convention (NixOS itself would
 //!   accept upper-case letters).
 
+mod luks;
+mod nixos;
 mod units;
+mod zfs;
+pub use luks::format_options as luks_format_options;
+pub use nixos::{RELEASES, dev_nodes, disk, state_version};
 pub use units::unit_path;
+pub use zfs::{nicestrtonum, property as zfs_property, property_name as zfs_property_name};
 
 /// A rule violation: what is wrong and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -281,7 +287,7 @@ pub fn user_name(name: &str) -> Checked {
             "set root's password in the [root] table instead",
         ));
     }
-    Ok(())
+    nixos::system_user(name)
 }
 
 pub fn group_name(name: &str) -> Checked {
@@ -352,6 +358,7 @@ pub fn persisted_path(path: &str, dataset_mounts: &[&str]) -> Checked {
             "list the directories you want to keep instead",
         ));
     }
+    nixos::persisted_path(path)?;
     for special in ["/nix", "/boot", "/persist", "/proc", "/sys", "/dev", "/run", "/tmp"] {
         if is_within(path, special) {
             return Err(problem(
@@ -377,22 +384,6 @@ pub fn persisted_path(path: &str, dataset_mounts: &[&str]) -> Checked {
     Ok(())
 }
 
-/// `system.stateVersion`: a NixOS release such as `25.11`.
-pub fn state_version(v: &str) -> Checked {
-    let ok = v.len() == 5 && v.as_bytes()[2] == b'.' && {
-        let (y, m) = (&v[..2], &v[3..]);
-        y.chars().all(|c| c.is_ascii_digit()) && (m == "05" || m == "11")
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(problem(
-            format!("state_version {v:?} is not a NixOS release"),
-            "use the release the machine is first installed with, e.g. \"25.11\"; NixOS releases are YY.05 and YY.11",
-        ))
-    }
-}
-
 /// A device-mapper name for the LUKS mapping, also used as a Nix attribute and a systemd unit name.
 pub fn luks_name(name: &str) -> Checked {
     let hint = "use letters, digits, `_`, `-` or `.`, e.g. `cryptroot` (it becomes /dev/mapper/<name>)";
@@ -406,82 +397,27 @@ pub fn luks_name(name: &str) -> Checked {
         ));
     }
     if let Some(c) = name.chars().find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))) {
-        return Err(problem(format!("LUKS mapping name {name:?} contains {c:?}, which is not allowed"), hint));
+        return Err(problem(
+            format!("LUKS mapping name {} contains {c:?}, which is not allowed", crate::error::excerpt(name)),
+            hint,
+        ));
+    }
+    // `cryptsetup open DEVICE -x` would read the name as an option (popt), and systemd's
+    // cryptsetup generator passes it as an argument too: start with a letter or digit.
+    if name.starts_with(['-', '.']) && !matches!(name, "." | "..") {
+        return Err(problem(
+            format!(
+                "LUKS mapping name {} starts with {:?}",
+                crate::error::excerpt(name),
+                name.chars().next().unwrap_or('-')
+            ),
+            "start the name with a letter or a digit, e.g. `cryptroot`",
+        ));
     }
     if matches!(name, "." | ".." | "control") {
         return Err(problem(format!("LUKS mapping name {name:?} is reserved in /dev/mapper"), hint));
     }
     units::luks_unit(name)
-}
-
-/// Extra luksFormat options must not take over what blankroot sets or carry a key.
-pub fn luks_format_option(opt: &str) -> Checked {
-    const OWNED: &[&str] = &[
-        "--type",
-        "-M",
-        "--uuid",
-        "--key-file",
-        "-d",
-        "--keyfile-offset",
-        "--keyfile-size",
-        "-l",
-        "--key-slot",
-        "-S",
-        "--volume-key-file",
-        "--master-key-file",
-        "--header",
-        "--batch-mode",
-        "-q",
-    ];
-    if opt.chars().any(|c| c.is_control()) {
-        return Err(problem("a luks.format_options entry contains a control character", "remove it"));
-    }
-    let name = opt.split('=').next().unwrap_or(opt);
-    // Short options may carry their value attached (`-d/path`).
-    let owned = OWNED
-        .iter()
-        .find(|o| **o == name || (o.len() == 2 && !name.starts_with("--") && name.len() > 2 && name.starts_with(**o)));
-    if let Some(o) = owned {
-        return Err(problem(
-            format!("luks.format_options may not contain {o:?}: blankroot sets it"),
-            "remove it; blankroot passes the LUKS2 type and the planned UUID itself, and feeds the passphrase on stdin",
-        ));
-    }
-    Ok(())
-}
-
-/// A ZFS property name: `ashift`, `feature@large_dnode` (pool features), `com.example:note`
-/// (user properties).
-pub fn zfs_property_name(kind: &str, key: &str) -> Checked {
-    let key_ok = !key.is_empty()
-        && key.starts_with(|c: char| c.is_ascii_lowercase())
-        && key
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | ':' | '.' | '-' | '@'));
-    if !key_ok {
-        return Err(problem(
-            format!("{kind} property name {key:?} is not a ZFS property"),
-            "property names are lower-case, like `compression`, `feature@large_dnode` or `com.example:note`",
-        ));
-    }
-    Ok(())
-}
-
-/// A ZFS property value, as passed to `-o key=value`.
-pub fn zfs_property_value(kind: &str, key: &str, value: &str) -> Checked {
-    if value.is_empty() || value.chars().any(|c| c.is_control()) {
-        return Err(problem(
-            format!("{kind} property {key} has an empty value or one with control characters"),
-            "give a plain value such as `on`, `zstd` or `12`",
-        ));
-    }
-    Ok(())
-}
-
-/// A ZFS property name and value.
-pub fn zfs_property(kind: &str, key: &str, value: &str) -> Checked {
-    zfs_property_name(kind, key)?;
-    zfs_property_value(kind, key, value)
 }
 
 #[cfg(test)]

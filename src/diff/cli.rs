@@ -2,7 +2,7 @@
 //! runner; a saved file; stdin), sizes from the live file system, and the output (groups for
 //! people or JSON; with `--all`, every erased path as it comes).
 
-use super::{Class, Rules, Tally, Tree};
+use super::{Class, MAX_LINE, ReadError, Rules, Tally, Tree};
 use crate::cli::{DiffArgs, Format};
 use crate::error::{Error, Result};
 use crate::runner::{Cmd, Runner};
@@ -61,6 +61,65 @@ fn entry_line(e: &crate::zdiff::Entry, json: bool) -> String {
     }
 }
 
+/// Where the lines come from, for messages: `FILE`, `standard input`, or zfs's command line.
+fn source_name(file: &Path) -> String {
+    if file == Path::new("-") { "standard input".into() } else { file.display().to_string().escape_debug().to_string() }
+}
+
+/// A reading error as blankroot's: of a saved file (bad input, exit 2) or of zfs's own output
+/// (a command that printed what it should not, exit 4).
+fn read_error(e: ReadError, source: &str, zfs: bool) -> Error {
+    let make = |m: String| if zfs { Error::command(m) } else { Error::input(m) };
+    let hint = if zfs {
+        "run `zfs diff -FHt <root>@blank` yourself to see what it prints; blankroot reads only that format"
+    } else {
+        "save it with `zfs diff -FHt POOL/local/root@blank > FILE` and pass that file unedited"
+    };
+    match e {
+        ReadError::Io(e) => make(format!("cannot read {source}")).caused_by(e).hint(hint),
+        ReadError::TooLong { line } => {
+            make(format!("{source}:{line}: a line longer than {MAX_LINE} bytes is not zfs diff output"))
+                .caused_by("zfs diff prints at most two paths on a line, each under 8 KiB before its escapes")
+                .hint(hint)
+        }
+        ReadError::Bad { line, bad, text } => {
+            make(format!("{source}:{line}:{}: not zfs diff -FHt output: {}", bad.col, bad.why))
+                .caused_by(format!("line {line} is {}", crate::error::excerpt(&text)))
+                .hint(hint)
+        }
+        ReadError::Empty => make(format!("{source} holds no line of zfs diff output"))
+            .caused_by("an empty input says nothing about what the next boot erases")
+            .hint(hint),
+        ReadError::Stopped(e) => e,
+    }
+}
+
+/// Takes each line: tallied, and with `--all` an erased path written out as it comes.
+struct Each<'a, 'r, W: Write> {
+    tally: Tally<'r>,
+    out: &'a mut W,
+    all: bool,
+    json: bool,
+}
+
+impl<W: Write> Each<'_, '_, W> {
+    fn line(&mut self, number: u64, line: &[u8]) -> std::result::Result<(), ReadError> {
+        if line.len() > MAX_LINE {
+            return Err(ReadError::TooLong { line: number });
+        }
+        match self.tally.add_line(line) {
+            Ok((e, Class::Erased)) if self.all => writeln!(self.out, "{}", entry_line(&e, self.json))
+                .map_err(|e| ReadError::Stopped(crate::output::error(e))),
+            Ok(_) => Ok(()),
+            Err(bad) => Err(ReadError::Bad {
+                line: number,
+                bad,
+                text: String::from_utf8_lossy(line.get(..400).unwrap_or(line)).into_owned(),
+            }),
+        }
+    }
+}
+
 pub fn run(runner: &impl Runner, args: &DiffArgs) -> Result<()> {
     let root = args.root.clone().unwrap_or_else(|| PathBuf::from("/"));
     let config = load_config(args, &root)?;
@@ -71,52 +130,69 @@ pub fn run(runner: &impl Runner, args: &DiffArgs) -> Result<()> {
     // or --root names a tree that is here.
     let tree = Live(root.clone());
     let here = args.input.is_none() || (args.root.is_some() && root.is_dir());
-    let mut tally = Tally::new(&rules, &snapshot, here.then_some(&tree as &dyn Tree));
-    let json = args.format == Format::Json;
+    let tree = here.then_some(&tree as &dyn Tree);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-    let mut each = |line: &[u8]| {
-        if let Some((e, Class::Erased)) = tally.add(line)
-            && args.all
-        {
-            let _ = writeln!(out, "{}", entry_line(&e, json));
-        }
-    };
-    match &args.input {
+    let report = match &args.input {
         // Without --all the order of lines does not matter: tally on every core.
         Some(file) if !args.all => {
             let reader: Box<dyn std::io::Read + Send> =
                 if file == Path::new("-") { Box::new(std::io::stdin()) } else { Box::new(open(file)?) };
             let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-            let tree = here.then_some(&tree as &dyn Tree);
-            let report = super::tally_parallel(reader, &rules, &snapshot, tree, threads)
-                .map_err(|e| Error::input("cannot read the input").caused_by(e))?;
-            return print(&report, args, &mut out);
+            super::tally_parallel(reader, &rules, &snapshot, tree, threads)
+                .map_err(|e| read_error(e, &source_name(file), false))?
         }
         Some(file) => {
             let reader: Box<dyn std::io::Read> =
                 if file == Path::new("-") { Box::new(std::io::stdin().lock()) } else { Box::new(open(file)?) };
-            super::each_line(reader, &mut each).map_err(|e| Error::input("cannot read the input").caused_by(e))?;
+            let mut each = Each {
+                tally: Tally::new(&rules, &snapshot, tree),
+                out: &mut out,
+                all: true,
+                json: args.format == Format::Json,
+            };
+            super::each_line(reader, |n, l| each.line(n, l)).map_err(|e| read_error(e, &source_name(file), false))?;
+            each.tally.finish()
         }
-        None => {
-            let cmd = Cmd::new(["zfs", "diff", "-FHt", &snapshot]);
-            let status = runner.stream_lines(&cmd, &mut each)?;
-            if !status.success() {
-                let err = String::from_utf8_lossy(&status.stderr).trim().to_string();
-                let hint = if err.contains("unmounted") {
-                    "zfs diff needs the dataset mounted; mount it (read-only is enough) or run this on the booted system"
-                } else {
-                    "check that the pool is imported and the snapshot exists: `zfs list -t snapshot`"
-                };
-                return Err(Error::command(format!("`{}` failed", cmd.display())).caused_by(err).hint(hint));
-            }
-        }
-    }
-    let report = tally.finish();
+        None => from_zfs(runner, &snapshot, Tally::new(&rules, &snapshot, tree), args, &mut out)?,
+    };
     if args.all {
-        return out.flush().map_err(|e| Error::env("cannot write the report").caused_by(e));
+        return out.flush().map_err(crate::output::error);
     }
     print(&report, args, &mut out)
+}
+
+/// Runs `zfs diff -FHt` and takes its lines as they come. zfs exiting 0 without a line means
+/// the root has not changed since the snapshot: the report says so.
+fn from_zfs(
+    runner: &impl Runner,
+    snapshot: &str,
+    tally: Tally,
+    args: &DiffArgs,
+    out: &mut impl Write,
+) -> Result<super::Report> {
+    let cmd = Cmd::new(["zfs", "diff", "-FHt", snapshot]);
+    let mut each = Each { tally, out, all: args.all, json: args.format == Format::Json };
+    let (mut number, mut failed) = (0u64, None);
+    let status = runner.stream_lines(&cmd, &mut |line: &[u8]| {
+        number += 1;
+        if failed.is_none() {
+            failed = each.line(number, line).err();
+        }
+    })?;
+    if !status.success() {
+        let err = String::from_utf8_lossy(&status.stderr).trim().to_string();
+        let hint = if err.contains("unmounted") {
+            "zfs diff needs the dataset mounted; mount it (read-only is enough) or run this on the booted system"
+        } else {
+            "check that the pool is imported and the snapshot exists: `zfs list -t snapshot`"
+        };
+        return Err(Error::command(format!("`{}` failed", cmd.display())).caused_by(err).hint(hint));
+    }
+    if let Some(e) = failed {
+        return Err(read_error(e, &format!("`{}`", cmd.display()), true));
+    }
+    Ok(each.tally.finish())
 }
 
 fn open(file: &Path) -> Result<std::fs::File> {
@@ -128,13 +204,9 @@ fn open(file: &Path) -> Result<std::fs::File> {
 }
 
 fn print(report: &super::Report, args: &DiffArgs, out: &mut impl Write) -> Result<()> {
-    match args.format {
-        Format::Human => {
-            let _ = write!(out, "{}", report.human(args.limit));
-        }
-        Format::Json => {
-            let _ = writeln!(out, "{}", serde_json::to_string_pretty(report).expect("a report serialises"));
-        }
-    }
-    out.flush().map_err(|e| Error::env("cannot write the report").caused_by(e))
+    let text = match args.format {
+        Format::Human => report.human(args.limit),
+        Format::Json => crate::output::json_pretty(report)?,
+    };
+    crate::output::write_all(out, &text)
 }

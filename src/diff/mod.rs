@@ -8,7 +8,7 @@
 pub mod cli;
 mod read;
 
-pub use read::{each_line, tally_parallel};
+pub use read::{MAX_LINE, ReadError, each_line, tally_parallel};
 
 use crate::zdiff::{self, Change, FileType};
 use serde::Serialize;
@@ -82,8 +82,11 @@ impl Rules {
     /// The path as seen from the examined root (`/mnt/etc/x` → `/etc/x`; zfs writes `//x` for a
     /// file system mounted at `/`).
     pub fn relative<'p>(&self, path: &'p [u8]) -> &'p [u8] {
-        let p = path.strip_prefix(self.mount_point.as_slice()).filter(|r| r.is_empty() || r[0] == b'/').unwrap_or(path);
-        let p = if p.starts_with(b"//") { &p[1..] } else { p };
+        let p = path
+            .strip_prefix(self.mount_point.as_slice())
+            .filter(|r| r.is_empty() || r.starts_with(b"/"))
+            .unwrap_or(path);
+        let p = if p.starts_with(b"//") { p.get(1..).unwrap_or(p) } else { p };
         if p.is_empty() { b"/" } else { p }
     }
 
@@ -114,7 +117,7 @@ impl Rules {
         } else {
             match memchr::memrchr(b'/', rel) {
                 Some(0) | None => b"/",
-                Some(i) => &rel[..i],
+                Some(i) => rel.get(..i).unwrap_or(rel),
             }
         };
         let mut seen = 0;
@@ -122,7 +125,7 @@ impl Rules {
             if *b == b'/' {
                 seen += 1;
                 if seen == self.depth {
-                    return &dir[..i];
+                    return dir.get(..i).unwrap_or(dir);
                 }
             }
         }
@@ -135,7 +138,7 @@ fn first_component(path: &[u8]) -> &[u8] {
     let p = path.strip_prefix(b"/").unwrap_or(path);
     // A first component is short: a plain scan beats memchr's setup.
     match p.iter().position(|b| *b == b'/') {
-        Some(i) => &p[..i],
+        Some(i) => p.get(..i).unwrap_or(p),
         None => p,
     }
 }
@@ -165,9 +168,10 @@ fn index(rules: &[(&Vec<u8>, Rule)]) -> Index {
 
 /// `path` is `prefix` or lies below it.
 fn within(path: &[u8], prefix: &[u8]) -> bool {
-    path.len() >= prefix.len()
-        && path.starts_with(prefix)
-        && (path.len() == prefix.len() || path[prefix.len()] == b'/' || prefix == b"/")
+    match path.strip_prefix(prefix) {
+        Some(rest) => rest.is_empty() || rest.starts_with(b"/") || prefix == b"/",
+        None => false,
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,6 +206,8 @@ pub struct Group {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
     pub snapshot: String,
+    /// The `zfs diff` lines read (0: the root has not changed since the snapshot).
+    pub lines: u64,
     /// Biggest first (bytes, then files).
     pub groups: Vec<Group>,
     pub erased_files: u64,
@@ -259,16 +265,26 @@ impl<'r> Tally<'r> {
     }
 
     /// Takes one line of `zfs diff -H` output; returns its parse and class when it is
-    /// readable (for `--all`).
+    /// readable (for `--all`). An unreadable line is counted in the report (the command
+    /// refuses it instead: [`Tally::add_line`]).
     pub fn add<'l>(&mut self, line: &'l [u8]) -> Option<(zdiff::Entry<'l>, Class)> {
-        let entry = match zdiff::parse_line(line) {
-            Ok(e) => e,
+        match self.add_line(line) {
+            Ok(x) => Some(x),
             Err(bad) => {
                 self.report.unreadable += 1;
-                self.report.first_unreadable.get_or_insert(bad.0);
-                return None;
+                self.report
+                    .first_unreadable
+                    .get_or_insert_with(|| format!("{bad}: {}", crate::error::excerpt(&String::from_utf8_lossy(line))));
+                None
             }
-        };
+        }
+    }
+
+    /// Takes one line of `zfs diff -H` output: its parse and class, or why it is not such a
+    /// line (nothing is counted then).
+    pub fn add_line<'l>(&mut self, line: &'l [u8]) -> Result<(zdiff::Entry<'l>, Class), zdiff::BadLine> {
+        let entry = zdiff::parse_line(line)?;
+        self.report.lines += 1;
         // A rename's new name is what exists now, and what the rollback removes.
         let rel = self.rules.relative(entry.new_path.unwrap_or(entry.path));
         let mut class = self.rules.classify(rel);
@@ -285,7 +301,7 @@ impl<'r> Tally<'r> {
             Class::Noise => self.report.noise += 1,
             Class::Erased => self.count(&entry, rel),
         }
-        Some((entry, class))
+        Ok((entry, class))
     }
 
     fn count(&mut self, entry: &zdiff::Entry, rel: &[u8]) {
@@ -331,6 +347,7 @@ impl<'r> Tally<'r> {
             m.renamed += g.renamed;
         }
         let (r, o) = (&mut self.report, other.report);
+        r.lines += o.lines;
         r.erased_files += o.erased_files;
         r.erased_dirs += o.erased_dirs;
         r.erased_bytes += o.erased_bytes;
@@ -370,7 +387,7 @@ pub fn human_size(b: u64) -> String {
         v /= 1024.0;
         i += 1;
     }
-    if i == 0 { format!("{b} B") } else { format!("{v:.1} {}", U[i]) }
+    if i == 0 { format!("{b} B") } else { format!("{v:.1} {}", U.get(i).unwrap_or(&"TiB")) }
 }
 
 impl Report {
@@ -379,7 +396,9 @@ impl Report {
         use std::fmt::Write;
         let mut o = String::new();
         let _ = writeln!(o, "The next boot rolls {} back and erases:", self.snapshot);
-        if self.groups.is_empty() {
+        if self.lines == 0 {
+            let _ = writeln!(o, "  nothing: zfs diff lists no change since the snapshot");
+        } else if self.groups.is_empty() {
             let _ = writeln!(o, "  nothing that is not persisted or made again at boot");
         }
         for g in self.groups.iter().take(limit) {
@@ -463,39 +482,75 @@ mod tests {
             }
         }
         let mut got = Vec::new();
-        each_line(Slow(b"ab\n\ncdefgh\nij"), |l| got.push(l.to_vec())).unwrap();
-        assert_eq!(got, [b"ab".to_vec(), b"cdefgh".to_vec(), b"ij".to_vec()]);
-        let long = vec![b'x'; (1 << 20) + 17];
-        let mut lens = Vec::new();
-        each_line(&long[..], |l| lens.push(l.len())).unwrap();
-        assert_eq!(lens, [(1 << 20) + 17]);
+        let n = each_line(Slow(b"ab\n\ncdefgh\nij"), |n, l| {
+            got.push((n, l.to_vec()));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(n, 4);
+        let want = [(1, &b"ab"[..]), (2, b""), (3, b"cdefgh"), (4, b"ij")];
+        assert_eq!(got, want.map(|(n, l)| (n, l.to_vec())), "every line, an empty one too, with its number");
+        // The longest line is read whole; one byte more is an error naming it, not a bigger buffer.
+        for (len, ok) in [(MAX_LINE, true), (MAX_LINE + 1, false), (5 << 20, false)] {
+            let mut text = b"x\n".to_vec();
+            text.resize(2 + len, b'y');
+            text.push(b'\n');
+            let r = each_line(&text[..], |_, _| Ok(()));
+            match r {
+                Ok(2) if ok => {}
+                Err(ReadError::TooLong { line: 2 }) if !ok => {}
+                other => panic!("{len}: {other:?}"),
+            }
+            let r = tally_parallel(&text[..], &rules(), "s", None, 2);
+            assert!(matches!(r, Err(ReadError::Bad { line: 1, .. })), "{len}: line 1 is bad first: {r:?}");
+        }
+        assert!(matches!(each_line(&b""[..], |_, _| Ok(())), Err(ReadError::Empty)));
+        assert!(matches!(tally_parallel(&b""[..], &rules(), "s", None, 2), Err(ReadError::Empty)));
     }
 
     #[test]
-    fn parallel_tallies_add_up_to_one() {
+    fn parallel_tallies_add_up_to_one_and_stop_at_the_first_bad_line() {
         let mut text = Vec::new();
         for i in 0..50_000 {
             text.extend_from_slice(format!("1.000000000\t+\tF\t/var/lib/a{}/f{i}\n", i % 7).as_bytes());
             if i % 1000 == 0 {
-                text.extend_from_slice(b"1.000000000\t+\tF\t/tmp/x\n1.000000000\t+\tF\t/etc/nixos/y\nbad line\n");
+                text.extend_from_slice(b"1.000000000\t+\tF\t/tmp/x\n1.000000000\t+\tF\t/etc/nixos/y\n");
             }
         }
         let r = rules();
         let mut one = Tally::new(&r, "s", None);
-        each_line(&text[..], |l| {
-            one.add(l);
+        let lines = each_line(&text[..], |_, l| {
+            one.add_line(l).map(|_| ()).map_err(|b| ReadError::Bad { line: 0, bad: b, text: String::new() })
         })
         .unwrap();
         let one = one.finish();
+        assert_eq!(one.lines, lines);
         for threads in [1, 2, 3] {
             let many = tally_parallel(&text[..], &r, "s", None, threads).unwrap();
             assert_eq!(many.groups, one.groups, "{threads} threads");
             assert_eq!(
-                (many.erased_files, many.persisted, many.noise, many.unreadable),
-                (one.erased_files, one.persisted, one.noise, one.unreadable)
+                (many.lines, many.erased_files, many.persisted, many.noise, many.unreadable),
+                (one.lines, one.erased_files, one.persisted, one.noise, 0)
             );
         }
         assert_eq!(one.erased_files, 50_000);
+        // Bad lines far into the input, in several blocks: the first one is named, whatever
+        // the thread that met it.
+        let mut bad = text.clone();
+        let at = |t: &[u8], n: usize| t.iter().enumerate().filter(|(_, b)| **b == b'\n').nth(n - 2).unwrap().0 + 1;
+        let second = at(&bad, 40_001);
+        bad.splice(second..second, b"late\tgarbage\n".iter().copied());
+        let first = at(&bad, 30_001);
+        bad.splice(first..first, b"1.000000000\t+\tF\t/a\x1b[2Jb\n".iter().copied());
+        for threads in [1, 2, 3, 8] {
+            match tally_parallel(&bad[..], &r, "s", None, threads) {
+                Err(ReadError::Bad { line: 30_001, bad, text }) => {
+                    assert_eq!(bad.col, 19, "the raw escape byte");
+                    assert!(text.contains("/a\u{1b}[2Jb"), "{text}");
+                }
+                other => panic!("{threads}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub use rollback::blank_fix_commands;
 use super::Finding;
 use super::host::Host;
 use crate::config::{Config, Initrd};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::nixgen::escape;
 use crate::runner::Cmd;
 use serde::Deserialize;
@@ -121,30 +121,37 @@ fn gib(b: u64) -> String {
     if b < 1 << 20 { format!("{} KiB", b >> 10) } else { format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64) }
 }
 
-/// Runs the installed-system checks.
+/// The layout of the examined installation: its `/etc/nixos/blankroot.toml`. Without one
+/// (or with one that cannot be read or parsed) there is nothing to check against: an error
+/// naming the file (and the position of a parse error), not a finding.
+fn load_config(host: &dyn Host) -> Result<Config> {
+    const TOML: &str = "/etc/nixos/blankroot.toml";
+    let shown = host.machine_path(TOML);
+    let Some(bytes) = host.read(TOML) else {
+        if host.exists(TOML) {
+            return Err(Error::input(format!("cannot read {shown}"))
+                .hint("run doctor as root, and check that it is a file blankroot wrote"));
+        }
+        return Err(Error::input(format!(
+            "no {shown}: this is not a system blankroot installed, or /etc/nixos is not mounted from /persist"
+        ))
+        .hint(
+            "on a blankroot system, check `findmnt /etc/nixos` (it is a bind of /persist/etc/nixos); with --root, give the directory the installation is mounted at; on the installer, `blankroot doctor --mode live`",
+        ));
+    };
+    let text = String::from_utf8(bytes).map_err(|e| {
+        Error::input(format!("{shown} is not UTF-8 text"))
+            .caused_by(e)
+            .hint("restore the blankroot.toml blankroot wrote")
+    })?;
+    crate::config::parse_str(&shown, &text, &Default::default())
+}
+
+/// Runs the installed-system checks. An installation without a readable blankroot.toml is
+/// an error.
 pub fn check(host: &dyn Host) -> Result<Vec<Finding>> {
     let mut out = Vec::new();
-    let Some(text) = host.read_string("/etc/nixos/blankroot.toml") else {
-        out.push(Finding::error(
-            "config",
-            "no /etc/nixos/blankroot.toml: this is not a system blankroot installed, or /etc/nixos is not mounted from /persist",
-            "blankroot reads the layout (pool, datasets, what is persisted) from it",
-            "on a blankroot system, check `findmnt /etc/nixos` (it is a bind of /persist/etc/nixos); elsewhere run `blankroot doctor --mode live`",
-        ));
-        return Ok(out);
-    };
-    let config = match crate::config::parse_str("/etc/nixos/blankroot.toml", &text, &Default::default()) {
-        Ok(c) => c,
-        Err(e) => {
-            out.push(Finding::error(
-                "config",
-                e.message,
-                "blankroot reads the layout from it",
-                e.hint.unwrap_or_else(|| "fix /etc/nixos/blankroot.toml".into()),
-            ));
-            return Ok(out);
-        }
-    };
+    let config = load_config(host)?;
     out.push(Finding::ok(
         "config",
         format!(

@@ -134,7 +134,7 @@ impl Report {
         let errors: Vec<&Finding> = self.findings.iter().filter(|f| f.severity == Severity::Error).collect();
         let first = errors.first()?;
         let mut e = Error::env(format!("doctor found {} error(s): {}", errors.len(), first.what));
-        for f in &errors[1..] {
+        for f in errors.iter().skip(1) {
             e = e.caused_by(&f.what);
         }
         Some(e.hint(first.fix.clone().unwrap_or_else(|| "see the findings above".into())))
@@ -148,8 +148,29 @@ pub fn detect_mode(host: &dyn host::Host) -> Mode {
     if root_is_zfs && host.exists("/etc/nixos/blankroot.toml") { Mode::Installed } else { Mode::Live }
 }
 
+/// A mounted installation (`--root DIR`) must be a directory: a missing one, or a file, is
+/// no machine to report on.
+fn check_root(host: &dyn host::Host) -> Result<()> {
+    if host.booted() {
+        return Ok(());
+    }
+    let root = host.root();
+    let shown = crate::error::excerpt(root);
+    let hint =
+        "give --root the directory an installation is mounted at (e.g. /mnt), or leave it out on the installed system";
+    match std::fs::metadata(root) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(Error::input(format!("--root {shown} is not a directory")).hint(hint)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(Error::input(format!("--root {shown}: no such directory")).hint(hint))
+        }
+        Err(e) => Err(Error::input(format!("--root {shown} cannot be examined")).caused_by(e).hint(hint)),
+    }
+}
+
 /// Runs doctor in `mode` (or the detected one).
 pub fn run(host: &dyn host::Host, mode: Option<Mode>, live_opts: &live::Options) -> Result<Report> {
+    check_root(host)?;
     let mode = mode.unwrap_or_else(|| detect_mode(host));
     let findings = match mode {
         Mode::Live => live::check(host, live_opts)?,

@@ -25,7 +25,7 @@ pub fn check(host: &dyn Host, config: &Config, m: Option<Said>, mountinfo: &[Mou
 
 /// The path `path` leads to with every symbolic link on the way followed (up to 32), as the
 /// machine would resolve it (absolute links from the examined root).
-fn resolve(host: &dyn Host, path: &str) -> String {
+pub(crate) fn resolve(host: &dyn Host, path: &str) -> String {
     let mut todo: Vec<String> = path.split('/').filter(|c| !c.is_empty()).rev().map(String::from).collect();
     let mut done: Vec<String> = Vec::new();
     let mut hops = 0;
@@ -86,7 +86,7 @@ fn persist(host: &dyn Host, config: &Config, m: Option<Said>, mountinfo: &[Mount
     let fstab_says = host.booted().then(|| {
         host.read_string("/etc/fstab").unwrap_or_default().lines().any(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            f.len() >= 4 && f[1] == "/persist" && f[3].split(',').any(|o| o == "x-initrd.mount")
+            f.get(1) == Some(&"/persist") && f.get(3).is_some_and(|o| o.split(',').any(|o| o == "x-initrd.mount"))
         })
     });
     let needed = m.map(|m| m.persist_needed).or(fstab_says);

@@ -44,6 +44,9 @@ pub struct Reporter<'a> {
     pub json: bool,
 }
 
+// Write failures are ignored here on purpose: `cli` passes an `output::Recorder`, which keeps
+// the first failure for after the install and drops later writes (an install is not
+// abandoned half-way because its progress display went away).
 impl Reporter<'_> {
     fn event(&mut self, value: serde_json::Value, text: &str) {
         let line = if self.json { value.to_string() } else { text.to_string() };
@@ -280,7 +283,10 @@ pub fn execute(
     let text = if n < total {
         format!(
             "Stopped after phase {} as asked; /mnt is still mounted. {}. Continue with: {}",
-            plan.steps[n - 1].phase.name(),
+            // No step ran when --until names a phase before the first step's: say that phase.
+            n.checked_sub(1)
+                .and_then(|last| plan.steps.get(last))
+                .map_or(opts.until.map_or("none", Phase::name), |s| s.phase.name()),
             disk_state(plan, &reached),
             resume_command(plan_path, &Options { until: None, ..opts.clone() })
         )
@@ -294,13 +300,26 @@ pub fn execute(
 /// Test hook of the VM tier's power-cut test (tests/vm_e2e.rs): with
 /// `BLANKROOT_TEST_PAUSE_AFTER=<step id>` in the environment, blankroot stops for good right
 /// after that step is recorded, so the test cuts the power exactly at a step boundary rather
-/// than somewhere in the next step. Nothing else reads it.
+/// than somewhere in the next step. Nothing else reads it, and it exists only in a binary
+/// built with the `test-hooks` feature (scripts/test builds the VM tier with it); a release
+/// build has the empty function below and ignores the variable.
+#[cfg(feature = "test-hooks")]
 fn pause_if_asked(id: &str) {
     if std::env::var_os("BLANKROOT_TEST_PAUSE_AFTER").is_some_and(|v| v == id) {
         loop {
             std::thread::sleep(std::time::Duration::from_secs(3600));
         }
     }
+}
+
+#[cfg(not(feature = "test-hooks"))]
+fn pause_if_asked(_: &str) {}
+
+/// Whether this build honours the test hooks (`BLANKROOT_TEST_PAUSE_AFTER`): only with the
+/// `test-hooks` cargo feature, never in a default or release build.
+/// (A function, not a constant, so a test can assert it at run time without a lint.)
+pub fn test_hooks() -> bool {
+    cfg!(feature = "test-hooks")
 }
 
 /// Runs one step unless it is done (or can be brought back by its resume commands). `known`:

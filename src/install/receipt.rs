@@ -1,5 +1,5 @@
 //! The install receipt: which steps ran, with what result, and how the install ended. Written
-//! atomically (temporary file + rename) after every step, beside the plan it executes, so an
+//! atomically (`fsutil::write`: temporary file + rename) after every step, beside the plan it executes, so an
 //! interrupted install leaves a true record. Never holds a secret.
 
 use crate::error::{Error, Result};
@@ -89,30 +89,25 @@ impl Receipt {
     /// Writes the receipt to `path` atomically.
     pub fn save(&mut self, path: &Path) -> Result<()> {
         self.updated_unix = now();
-        write_atomic(path, serde_json::to_string_pretty(self).expect("a receipt serialises").as_bytes())
+        let json = serde_json::to_string_pretty(self)
+            .map_err(|e| Error::internal("cannot serialise the receipt").caused_by(e))?;
+        write_atomic(path, json.as_bytes())
     }
 }
 
-/// Writes `data` to `path` through a temporary file in the same directory and a rename, so
-/// readers see the old or the new content, never a part. A file that exists keeps its
-/// permissions (the temporary file has them before it takes the name).
+/// Writes `data` to `path`, one of blankroot's own state files (a receipt, a saved plan), its
+/// directory made if missing: through `fsutil::write`, so readers see the old or the new
+/// content, never a part, and a file that exists keeps its owner and mode. A symbolic link
+/// there is refused, not followed: these files are blankroot's alone.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let fail = |e: std::io::Error| {
-        Error::env(format!("cannot write {}", path.display()))
+    let hint = "choose a writable directory with --state-dir";
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| {
+        Error::env(format!("cannot create the directory {}", crate::error::excerpt(&dir.display().to_string())))
             .caused_by(e)
-            .hint("choose a writable directory with --state-dir")
-    };
-    std::fs::create_dir_all(dir).map_err(fail)?;
-    let tmp = dir.join(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("receipt")));
-    let mut f = std::fs::File::create(&tmp).map_err(fail)?;
-    f.write_all(data).map_err(fail)?;
-    if let Ok(meta) = std::fs::metadata(path) {
-        f.set_permissions(meta.permissions()).map_err(fail)?;
-    }
-    f.sync_all().map_err(fail)?;
-    std::fs::rename(&tmp, path).map_err(fail)
+            .hint(hint)
+    })?;
+    crate::fsutil::write(path, data, &crate::fsutil::Opts::new(crate::fsutil::Links::Refuse, hint))
 }
 
 #[cfg(test)]
@@ -130,6 +125,21 @@ mod tests {
         let back = Receipt::load(&path).unwrap();
         assert_eq!(back.steps.len(), 1);
         assert_eq!(back.steps[0].result, StepResult::Skipped);
-        assert!(!dir.path().join(".receipt.json.tmp").exists());
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["receipt.json"], "no temporary file left");
+    }
+
+    #[test]
+    fn a_link_planted_at_the_receipt_is_refused_and_its_target_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("shadow");
+        std::fs::write(&victim, "root:x:0:0\n").unwrap();
+        let path = dir.path().join("state/receipt.json");
+        std::fs::create_dir(dir.path().join("state")).unwrap();
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        let e = Receipt::new("plan.json".into(), "/dev/vda".into()).save(&path).unwrap_err();
+        assert!(e.message.contains("symbolic link"), "{e}");
+        assert!(std::fs::symlink_metadata(&path).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "root:x:0:0\n");
     }
 }

@@ -116,14 +116,14 @@ fn ask_twice(p: &mut dyn Prompter, what: &str, how_else: &str) -> Result<Secret>
     for _ in 0..3 {
         let a = p.secret(&format!("{what}: "))?;
         if a.is_empty() {
-            eprintln!("It must not be empty.");
+            crate::output::note("It must not be empty.");
             continue;
         }
         let b = p.secret(&format!("{what} (again): "))?;
         if a.expose() == b.expose() {
             return Ok(a);
         }
-        eprintln!("They differ; again.");
+        crate::output::note("They differ; again.");
     }
     Err(Error::input(format!("{what}: three attempts did not give the same value twice")).hint("run install again"))
 }

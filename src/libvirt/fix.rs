@@ -83,16 +83,40 @@ fn apply(text: &str, mut edits: Vec<Edit>) -> String {
     out
 }
 
+/// Refuses a document where one of `names` appears more than once under `parent`: libvirt's
+/// domain schema (docs/schemas/domaincommon.rng) allows each of them once, so an edit of the
+/// first would leave the second to decide what the machine is.
+fn once(doc: &super::xml::Doc, parent: usize, what: &str, names: &[&str]) -> Result<()> {
+    for name in names {
+        if doc.children(parent, name).nth(1).is_some() {
+            return Err(Error::input(format!(
+                "{what} has more than one <{name}> in <{}>; a libvirt domain has one",
+                doc.elem(parent).name
+            ))
+            .hint("export the domain again with `virsh dumpxml DOMAIN > FILE`; libvirt does not accept this XML"));
+        }
+    }
+    Ok(())
+}
+
 /// Computes the changes for the domain XML `text`; `what` names it in errors.
 pub fn fix(text: &str, what: &str, opts: Options) -> Result<Fixed> {
+    // quick-xml skips a UTF-8 byte order mark without counting it, so every position it
+    // reports would be 3 bytes off: edit the text after the mark, and keep the mark.
+    if let Some(body) = text.strip_prefix('\u{feff}') {
+        let mut fixed = fix(body, what, opts)?;
+        fixed.text.insert(0, '\u{feff}');
+        return Ok(fixed);
+    }
     let doc = super::xml::parse(text).map_err(|e| xml_error(what, e))?;
     let root = doc.root;
     if doc.elem(root).name != "domain" {
         return Err(Error::input(format!("{what} is a <{}> document, not a libvirt domain", doc.elem(root).name))
             .hint("give the XML of a domain (a virtual machine): `virsh dumpxml DOMAIN > FILE`"));
     }
+    once(&doc, root, what, &["name", "uuid", "memory", "vcpu", "os", "features", "clock", "devices"])?;
     let name = doc.child(root, "name").map(|n| doc.elem(n).text.trim().to_string());
-    let label = name.clone().unwrap_or_else(|| what.to_string());
+    let label = name.as_deref().map_or_else(|| what.to_string(), crate::error::excerpt);
     let disks: Vec<usize> = doc.child(root, "devices").map(|d| doc.children(d, "disk").collect()).unwrap_or_default();
     if disks.is_empty() {
         return Err(Error::input(format!("the domain {label} has no disks"))
@@ -101,6 +125,7 @@ pub fn fix(text: &str, what: &str, opts: Options) -> Result<Fixed> {
     let os = doc.child(root, "os").ok_or_else(|| {
         Error::input(format!("the domain {label} has no <os> element")).hint("export it again with `virsh dumpxml`")
     })?;
+    once(&doc, os, what, &["type", "loader", "nvram"])?;
     let os_type = doc.child(os, "type").map(|t| doc.elem(t).text.trim().to_string()).unwrap_or_default();
     if os_type != "hvm" {
         return Err(Error::input(format!(

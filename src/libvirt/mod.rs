@@ -101,6 +101,43 @@ fn ask(req: &Request, label: &str, p: &mut dyn Prompter) -> Result<()> {
     }
 }
 
+/// The largest domain XML file read: virsh's own limit for one (libvirt tools/vsh.h,
+/// `VSH_MAX_XML_FILE (10*1024*1024)`).
+const XML_MAX: u64 = 10 << 20;
+
+/// The domain XML file `path`, after `fsutil` has agreed to rewrite it later (so a fifo or a
+/// device is refused before it is opened), at most [`XML_MAX`] bytes of UTF-8.
+fn read_file(path: &std::path::Path) -> Result<String> {
+    use std::io::Read;
+    crate::fsutil::target(path, &file_opts())?;
+    let shown = crate::error::excerpt(&path.display().to_string());
+    let hint = "give the path of a domain XML file (`virsh dumpxml DOMAIN > FILE`)";
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(XML_MAX + 1).read_to_end(&mut bytes))
+        .map_err(|e| Error::input(format!("cannot read {shown}")).caused_by(e).hint(hint))?;
+    if bytes.len() as u64 > XML_MAX {
+        return Err(Error::input(format!("{shown} is larger than {} MiB: not a domain XML", XML_MAX >> 20)).hint(hint));
+    }
+    String::from_utf8(bytes)
+        .map_err(|e| Error::input(format!("{shown} is not UTF-8 text")).caused_by(e.utf8_error()).hint(hint))
+}
+
+/// Rewrites the domain XML file `path` with `fsutil::write`: a symbolic link is followed and
+/// the file it names replaced in place (the link stays a link; `virsh define` reads through it
+/// anyway), keeping that file's owner, group and mode; a file with other hard links, or not a
+/// regular file, is refused and left as it is.
+fn write_file(path: &std::path::Path, text: &str) -> Result<()> {
+    crate::fsutil::write(path, text.as_bytes(), &file_opts())
+}
+
+fn file_opts() -> crate::fsutil::Opts {
+    crate::fsutil::Opts::new(
+        crate::fsutil::Links::Follow,
+        "copy the XML somewhere writable and run this on the copy, or run as a user who may write its directory",
+    )
+}
+
 /// Runs `blankroot libvirt`, writing progress for people to `out` (JSON mode: the report only).
 pub fn run(runner: &impl Runner, req: &Request, p: &mut dyn Prompter, out: &mut dyn Write) -> Result<Report> {
     let (label, target, text) = match &req.source {
@@ -108,15 +145,13 @@ pub fn run(runner: &impl Runner, req: &Request, p: &mut dyn Prompter, out: &mut 
             (name.clone(), format!("domain {name}{}", on(connect)), read_domain(runner, name, connect)?)
         }
         Source::File(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                Error::input(format!("cannot read {}", path.display()))
-                    .caused_by(e)
-                    .hint("give the path of a domain XML file (`virsh dumpxml DOMAIN > FILE`)")
-            })?;
+            let text = read_file(path)?;
             (path.display().to_string(), format!("file {}", path.display()), text)
         }
     };
-    let fixed = fix::fix(&text, &label, req.options)?;
+    let mut fixed = fix::fix(&text, &label, req.options)?;
+    // The inserted lines take the file's line endings (a CRLF file stays CRLF).
+    fixed.text = crate::fsutil::keep_line_endings(&text, &fixed.text);
     let mut report = Report {
         target: target.clone(),
         changes: fixed.changes.clone(),
@@ -125,30 +160,32 @@ pub fn run(runner: &impl Runner, req: &Request, p: &mut dyn Prompter, out: &mut 
         applied: false,
     };
     if !req.json {
-        let _ = writeln!(out, "blankroot libvirt: {target}");
+        writeln!(out, "blankroot libvirt: {target}").map_err(crate::output::error)?;
         for n in &report.notes {
-            let _ = writeln!(out, "  note: {n}");
+            writeln!(out, "  note: {n}").map_err(crate::output::error)?;
         }
         if report.changes.is_empty() {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "nothing to change: {label} has UEFI firmware and a serial on every virtio disk that can carry one"
-            );
+            )
+            .map_err(crate::output::error)?;
             return Ok(report);
         }
         for c in &report.changes {
-            let _ = writeln!(out, "  + {}", c.describe());
+            writeln!(out, "  + {}", c.describe()).map_err(crate::output::error)?;
         }
-        let _ = write!(out, "{}", report.diff);
-        let _ = out.flush();
+        write!(out, "{}", report.diff).map_err(crate::output::error)?;
+        out.flush().map_err(crate::output::error)?;
     }
     if report.changes.is_empty() {
-        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&report).expect("a report serialises"));
+        crate::output::write_all(out, &crate::output::json_pretty(&report)?)?;
         return Ok(report);
     }
     if let Err(e) = ask(req, &label, p) {
         if req.json {
-            let _ = writeln!(out, "{}", serde_json::to_string_pretty(&report).expect("a report serialises"));
+            // Ignored on purpose: the refusal is the result, and it goes to stderr.
+            let _ = crate::output::json_pretty(&report).map(|j| out.write_all(j.as_bytes()));
         }
         return Err(e);
     }
@@ -167,11 +204,11 @@ pub fn run(runner: &impl Runner, req: &Request, p: &mut dyn Prompter, out: &mut 
                     .hint(format!("look at `virsh dumpxml {name}`; edit it with `virsh edit {name}`")));
             }
         }
-        Source::File(path) => crate::install::receipt::write_atomic(path, fixed.text.as_bytes())?,
+        Source::File(path) => write_file(path, &fixed.text)?,
     }
     report.applied = true;
     if req.json {
-        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&report).expect("a report serialises"));
+        crate::output::write_all(out, &crate::output::json_pretty(&report)?)?;
     } else {
         let next = match &req.source {
             Source::Domain { name, connect } => {
@@ -183,7 +220,7 @@ pub fn run(runner: &impl Runner, req: &Request, p: &mut dyn Prompter, out: &mut 
                 format!("Wrote {}. Load it with `virsh define {q}` (with the domain powered off).", path.display())
             }
         };
-        let _ = writeln!(out, "{next}");
+        writeln!(out, "{next}").map_err(crate::output::error)?;
     }
     Ok(report)
 }

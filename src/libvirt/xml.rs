@@ -92,11 +92,18 @@ fn reference(name: &str) -> Result<String, String> {
         return code
             .ok()
             .and_then(char::from_u32)
-            .filter(|c| *c != '\0')
+            .filter(|c| is_xml_char(*c))
             .map(String::from)
             .ok_or_else(|| format!("&{name}; is not a character"));
     }
     resolve_predefined(name).map(String::from).ok_or_else(|| format!("unknown entity &{name};"))
+}
+
+/// XML 1.0's `Char` production (section 2.2): what a document may contain, written or as a
+/// character reference. NUL and the other C0 controls but tab, newline and carriage return
+/// (the terminal's escape among them) are not XML; libxml2, and so libvirt, refuses them.
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
 /// The offset of `part` (a slice borrowed from `text`) in `text`.
@@ -107,6 +114,9 @@ fn offset_in(text: &str, part: &str) -> usize {
 /// Parses `text`. DTDs are refused (libvirt never writes one, and entities declared in one
 /// would change what the text means).
 pub fn parse(text: &str) -> Result<Doc<'_>, XmlError> {
+    if let Some((at, c)) = text.char_indices().find(|(_, c)| !is_xml_char(*c)) {
+        return Err(error_at(text, at, format!("the character {c:?} is not allowed in XML")));
+    }
     let mut reader = quick_xml::Reader::from_str(text);
     reader.config_mut().check_end_names = true;
     let mut elems: Vec<Elem> = Vec::new();

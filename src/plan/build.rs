@@ -210,7 +210,12 @@ pub fn build(config: &Config, target: &Target, ids: &Identities) -> Result<Plan>
     s.destructive = true;
     // -f: the mapping is this plan's own new LUKS container (its UUID is checked before), so a
     // ZFS label inside can only come from this plan's own interrupted `zpool create`.
-    let mut argv = vec!["zpool".to_string(), "create".into(), "-f".into()];
+    // -R /mnt: "equivalent to -o cachefile=none -o altroot=/mnt" (zpool-create(8), OpenZFS
+    // 2.3): whatever mountpoint a dataset carries is mounted under the target, never over the
+    // live system, and the installer's /etc/zfs/zpool.cache is left alone. Nothing needs the
+    // cache file: NixOS imports the pool by scanning boot.zfs.devNodes (`zpool import -d`,
+    // nixos/modules/tasks/filesystems/zfs.nix), and the datasets are legacy-mounted.
+    let mut argv = vec!["zpool".to_string(), "create".into(), "-f".into(), "-R".into(), MNT.into()];
     for (k, v) in &config.pool.options {
         argv.extend(["-o".into(), format!("{k}={v}")]);
     }
@@ -222,7 +227,8 @@ pub fn build(config: &Config, target: &Target, ids: &Identities) -> Result<Plan>
     s.check.push(check(&["zpool", "list", "-H", "-o", "name", pool], Expect::Stdout(pool.to_string())));
     s.revert.push(cmd(&["zpool", "export", pool]));
     // After a reboot the pool exists but is not imported: `zpool create` would refuse it.
-    s.resume.push(cmd(&["zpool", "import", "-N", "-d", "/dev/mapper", pool]));
+    // -R as at creation: altroot is not persistent (zpoolprops(7)), so the import sets it again.
+    s.resume.push(cmd(&["zpool", "import", "-N", "-d", "/dev/mapper", "-R", MNT, pool]));
     steps.push(s);
 
     for d in &config.datasets {

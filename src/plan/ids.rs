@@ -89,6 +89,74 @@ impl Identities {
     pub fn esp_volume_id(&self) -> String {
         self.esp_uuid.replace('-', "")
     }
+
+    /// Refuses identities of a form blankroot never chooses (a saved plan's are read back and
+    /// end up in argv, the sfdisk script and the generated files): the host id as the config
+    /// rules want it, in lower case; the UUIDs as [`uuid_v4`] writes them (RFC 4122 version 4,
+    /// lower case, canonical `8-4-4-4-12`); the FAT volume id as blkid prints it (`1A2B-3C4D`);
+    /// the machine-id as machine-id(5) defines it ("a single newline-terminated, hexadecimal,
+    /// 32-character, lowercase ID … may not be all zeros"). The GPT's own GUIDs must differ.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: &str, value: &str, what: &str| {
+            Error::input(format!("the plan's ids.{field} {} is not {what}", crate::error::excerpt(value)))
+                .hint("make a new plan on this machine: `blankroot plan --format json -o plan.json`")
+        };
+        match crate::config::rules::host_id(&self.host_id) {
+            Ok(lower) if lower == self.host_id => {}
+            Ok(_) => return Err(bad("host_id", &self.host_id, "in lower case")),
+            Err(p) => return Err(bad("host_id", &self.host_id, "a usable host id").caused_by(p.message)),
+        }
+        for (field, value) in [
+            ("luks_uuid", &self.luks_uuid),
+            ("disk_guid", &self.disk_guid),
+            ("esp_partuuid", &self.esp_partuuid),
+            ("luks_partuuid", &self.luks_partuuid),
+        ] {
+            if !is_uuid_v4(value) {
+                return Err(bad(field, value, "a lower-case version-4 UUID (xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx)"));
+            }
+        }
+        if !is_fat_volume_id(&self.esp_uuid) {
+            return Err(bad(
+                "esp_uuid",
+                &self.esp_uuid,
+                "a FAT volume id as blkid prints it (XXXX-XXXX, upper-case hex)",
+            ));
+        }
+        if !(self.machine_id.len() == 32 && is_hex(&self.machine_id, false))
+            || self.machine_id.bytes().all(|b| b == b'0')
+        {
+            return Err(bad("machine_id", &self.machine_id, "32 lower-case hexadecimal digits, not all zero"));
+        }
+        let gpt = [&self.disk_guid, &self.esp_partuuid, &self.luks_partuuid];
+        if gpt.iter().enumerate().any(|(i, a)| gpt.iter().skip(i + 1).any(|b| a == b)) {
+            return Err(bad("disk_guid", &self.disk_guid, "distinct from esp_partuuid and luks_partuuid")
+                .caused_by("a GPT's disk and partition GUIDs are unique"));
+        }
+        Ok(())
+    }
+}
+
+/// Only hex digits of one case (`upper`: `0-9A-F`, else `0-9a-f`).
+fn is_hex(s: &str, upper: bool) -> bool {
+    s.bytes().all(|b| b.is_ascii_digit() || if upper { (b'A'..=b'F').contains(&b) } else { (b'a'..=b'f').contains(&b) })
+}
+
+/// `xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx` in lower case, `y` one of 8, 9, a, b: what
+/// [`uuid_v4`] writes.
+fn is_uuid_v4(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    let lens: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+    lens == [8, 4, 4, 4, 12]
+        && groups.iter().all(|g| is_hex(g, false))
+        && groups.get(2).is_some_and(|g| g.starts_with('4'))
+        && groups.get(3).is_some_and(|g| g.starts_with(['8', '9', 'a', 'b']))
+}
+
+/// `1A2B-3C4D`: the FAT volume id as blkid prints it (two groups of four upper-case hex digits).
+fn is_fat_volume_id(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 2 && groups.iter().all(|g| g.len() == 4 && is_hex(g, true))
 }
 
 #[cfg(test)]
@@ -106,5 +174,38 @@ mod tests {
         assert_eq!(a.esp_uuid.len(), 9);
         assert_eq!(a.machine_id.len(), 32);
         assert_eq!(Identities::random(Some("deadbeef")).unwrap().host_id, "deadbeef");
+        a.validate().unwrap();
+        Identities::fixed(7, None).validate().unwrap();
+    }
+
+    #[test]
+    fn malformed_ids_are_refused_naming_the_field() {
+        let good = Identities::fixed(3, None);
+        type Mutation = Box<dyn Fn(&mut Identities)>;
+        let cases: Vec<(&str, Mutation)> = vec![
+            ("host_id", Box::new(|i| i.host_id = "DEADBEEF".into())),
+            ("host_id", Box::new(|i| i.host_id = "00000000".into())),
+            ("host_id", Box::new(|i| i.host_id = "dead beef".into())),
+            ("luks_uuid", Box::new(|i| i.luks_uuid = "0A1B2C3D-0A1B-4C2D-8E3F-0A1B2C3D4E5F".into())),
+            ("luks_uuid", Box::new(|i| i.luks_uuid = "00000000-0000-0000-0000-000000000000".into())),
+            ("luks_uuid", Box::new(|i| i.luks_uuid = format!("{} --header /dev/sdb", i.luks_uuid))),
+            ("disk_guid", Box::new(|i| i.disk_guid = format!("{}\nlabel: dos", i.disk_guid))),
+            ("esp_partuuid", Box::new(|i| i.esp_partuuid = String::new())),
+            ("luks_partuuid", Box::new(|i| i.luks_partuuid = "é".repeat(36))),
+            ("esp_uuid", Box::new(|i| i.esp_uuid = "1a2b-3c4d".into())),
+            ("esp_uuid", Box::new(|i| i.esp_uuid = "1A2B3C4D".into())),
+            ("machine_id", Box::new(|i| i.machine_id = "0".repeat(32))),
+            ("machine_id", Box::new(|i| i.machine_id = "ABCDEF0123456789ABCDEF0123456789".into())),
+            ("machine_id", Box::new(|i| i.machine_id.push('0'))),
+            ("disk_guid", Box::new(|i| i.esp_partuuid = i.disk_guid.clone())),
+        ];
+        for (field, mutate) in cases {
+            let mut ids = good.clone();
+            mutate(&mut ids);
+            let e = ids.validate().unwrap_err();
+            assert_eq!(e.kind, crate::error::ErrorKind::Input);
+            assert!(e.message.contains(&format!("ids.{field}")), "{field}: {}", e.message);
+            assert!(e.hint.unwrap().contains("blankroot plan"));
+        }
     }
 }

@@ -8,6 +8,7 @@
 mod build;
 pub mod ids;
 mod render;
+pub mod saved;
 pub mod target;
 
 pub use build::{MIN_LUKS_BYTES, build, partition_path};
@@ -206,11 +207,16 @@ impl Plan {
                 .caused_by(e)
                 .hint("save a plan with `blankroot plan --format json > plan.json`")
         })?;
-        match v.get("schema").and_then(|s| s.as_u64()) {
-            Some(s) if s == u64::from(SCHEMA_VERSION) => {}
+        match v.get("schema") {
+            Some(s) if s.as_u64() == Some(u64::from(SCHEMA_VERSION)) => {}
             Some(s) => {
                 return Err(Error::input(format!(
-                    "the plan file has schema {s}; this blankroot reads schema {SCHEMA_VERSION}"
+                    "the plan file has schema {}; this blankroot reads schema {SCHEMA_VERSION}",
+                    match s {
+                        serde_json::Value::Number(n) => n.to_string(),
+                        serde_json::Value::String(t) => format!("{} (text, not a number)", crate::error::excerpt(t)),
+                        other => crate::error::excerpt(&other.to_string()),
+                    }
                 ))
                 .hint("make the plan again with this blankroot: `blankroot plan --format json`"));
             }
@@ -219,7 +225,9 @@ impl Plan {
                     .hint("save a plan with `blankroot plan --format json > plan.json`"));
             }
         }
-        serde_json::from_value(v).map_err(|e| {
+        // Read again straight into the Plan (not from `v`): a key given twice is refused, where
+        // a JSON object value would keep the last one silently.
+        serde_json::from_str(text).map_err(|e| {
             Error::input("the plan file does not match blankroot's plan schema")
                 .caused_by(e)
                 .hint("make the plan again with `blankroot plan --format json`")

@@ -2,7 +2,7 @@
 //! resolved through `/dev/disk/by-id` when needed, with what it holds now.
 
 use super::{Target, TargetDisk};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, excerpt};
 use crate::probe::{Facts, Firmware};
 
 /// Resolves `disk` (as the user named it) among the facts.
@@ -22,9 +22,18 @@ pub fn from_facts(facts: &Facts, disk: &str) -> Result<Target> {
         };
         return Err(Error::env(format!("disk {disk} does not exist on this machine")).hint(hint));
     };
-    if dev.kind != "disk" {
-        return Err(Error::input(format!("{disk} is a {} device, not a whole disk", dev.kind))
-            .hint("blankroot partitions a whole disk: name the disk (e.g. /dev/vda), not a partition or mapping"));
+    // lsblk's TYPE is the kernel's word for it: a partition (`part`), a mapping (`crypt`,
+    // `lvm`, `dm`), a loop device, a RAID array… are refused, however they are named (a
+    // /dev/disk/by-id link to a partition resolves to the partition).
+    let top_level = facts.block_devices.iter().any(|d| std::ptr::eq(d, dev));
+    if dev.kind != "disk" || !top_level {
+        let via = if disk == dev.path { String::new() } else { format!(" (it is {})", excerpt(&dev.path)) };
+        return Err(Error::input(format!(
+            "{}{via} is a {} device, not a whole disk",
+            excerpt(disk),
+            if dev.kind == "disk" { "nested disk" } else { dev.kind.as_str() }
+        ))
+        .hint("blankroot partitions a whole disk: name the disk (e.g. /dev/vda), not a partition or mapping"));
     }
     if dev.ro {
         return Err(Error::env(format!("{disk} is read-only")).hint("choose a writable disk with --disk"));

@@ -169,8 +169,8 @@ fn blank_fix(config: &Config) -> String {
     };
     let root = config.full_name(config.root_dataset());
     let reboot = cmds.iter().position(|c| c == &["reboot"]).unwrap_or(cmds.len());
-    let now: Vec<String> = cmds[..reboot].iter().map(|c| quote_argv(c)).collect();
-    let later: Vec<String> = cmds[(reboot + 1).min(cmds.len())..].iter().map(|c| quote_argv(c)).collect();
+    let now: Vec<String> = cmds.iter().take(reboot).map(|c| quote_argv(c)).collect();
+    let later: Vec<String> = cmds.iter().skip(reboot + 1).map(|c| quote_argv(c)).collect();
     format!(
         "give the root a new empty dataset with its @blank, without reinstalling: `{}`; reboot (the next boot mounts the new {root} and rolls it back to its @blank); then `{}` once nothing in the old root is still needed",
         now.join(" && "),
