@@ -2,6 +2,7 @@
 //! target, planned with fixed identities so output is reproducible.
 #![allow(dead_code)]
 
+pub mod config_check;
 pub mod doctor;
 pub mod stage1;
 pub mod stage1_tier;
