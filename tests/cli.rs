@@ -88,7 +88,7 @@ fn missing_disk_exits_3_and_lists_the_disks() {
     let out = blankroot(&["plan", "--example", "--disk", "/dev/sdz"]);
     assert_eq!(out.status.code(), Some(3));
     let err = text(&out.stderr);
-    assert!(err.contains("error: disk /dev/sdz does not exist on this machine"), "{err}");
+    assert!(err.contains("error: disk \"/dev/sdz\" does not exist on this machine"), "{err}");
     assert!(err.contains("hint: pick one of this machine's disks with --disk: /dev/vda (20.0 GiB)"), "{err}");
 }
 

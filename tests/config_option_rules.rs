@@ -342,3 +342,9 @@ fn every_rule_survives_the_emit_and_parse_round_trip() {
     let bad = emitted.replace("format_options = [", "format_options = [\"/dev/sdb\", ");
     assert!(parse(&bad).unwrap_err().message.contains("\"/dev/sdb\" is not an option"));
 }
+
+#[test]
+fn a_disk_with_white_space_is_a_typing_slip() {
+    fails_at("disk = \"/dev/vda \"\n", "1:8", "contains white space");
+    fails_at("disk = \"/dev/disk/by-id/ata-X\\tY\"\n", "1:8", "contains");
+}

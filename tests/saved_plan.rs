@@ -527,3 +527,28 @@ fn install_refuses_a_changed_plan_in_the_state_directory() {
     assert_eq!(before, after, "the state directory is untouched");
     assert_eq!(std::fs::read_dir(&state).unwrap().count(), 2, "nothing else written");
 }
+
+/// Valid but unusual configs (upper-case host id, a by-id disk, luksFormat options in both
+/// spellings, pool and dataset properties, a scripted initrd) make plans that load back: the
+/// saved-plan rules are no stricter than the config's.
+#[test]
+fn plans_of_unusual_valid_configs_load_back() {
+    use blankroot::config::{Overrides, parse_str};
+    let configs = [
+        "host_id = \"DEADBEEF\"\n",
+        "disk = \"/dev/disk/by-id/virtio-disk01\"\n",
+        "[luks]\nformat_options = [\"--pbkdf\", \"argon2id\", \"--sector-size=4096\", \"--label=root\"]\n",
+        "[pool]\noptions = { ashift = 13, autotrim = \"off\" }\nfs_options = { compression = \"zstd-3\", \"com.example:note\" = \"x y\" }\n",
+        "initrd = \"scripted\"\nstate_version = \"24.05\"\n[[users]]\nname = \"alice\"\ngroups = [\"wheel\", \"video\"]\n",
+    ];
+    for text in configs {
+        let c = parse_str("blankroot.toml", text, &Overrides::default()).unwrap_or_else(|e| panic!("{text}: {e}"));
+        let target = plan::target::from_facts(&facts(), &c.disk).unwrap();
+        let mut c = c;
+        c.state_version.get_or_insert_with(|| "25.11".into());
+        let ids = Identities::random(c.host_id.as_deref()).unwrap();
+        let p = plan::build(&c, &target, &ids).unwrap();
+        let back = saved::verify(&p.to_json(), &facts()).unwrap_or_else(|e| panic!("{text}: {}", e.render()));
+        assert_eq!(back.steps, p.steps, "{text}");
+    }
+}

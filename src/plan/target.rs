@@ -20,7 +20,9 @@ pub fn from_facts(facts: &Facts, disk: &str) -> Result<Target> {
         } else {
             format!("pick one of this machine's disks with --disk: {}", disks.join(", "))
         };
-        return Err(Error::env(format!("disk {disk} does not exist on this machine")).hint(hint));
+        return Err(
+            Error::env(format!("disk {} does not exist on this machine", crate::error::excerpt(disk))).hint(hint)
+        );
     };
     // lsblk's TYPE is the kernel's word for it: a partition (`part`), a mapping (`crypt`,
     // `lvm`, `dm`), a loop device, a RAID array… are refused, however they are named (a

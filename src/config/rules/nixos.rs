@@ -124,6 +124,14 @@ fn disk_kind(path: &str) -> Option<&'static str> {
 /// The target disk as named: under /dev, and not by its shape a partition or mapping.
 pub fn disk(path: &str) -> Checked {
     super::absolute_path("disk", path)?;
+    // No kernel device name and no udev link under /dev/disk holds white space (udev replaces
+    // it with `_` in by-id names); a stray one is a typing slip, not another disk.
+    if path.chars().any(char::is_whitespace) {
+        return Err(problem(
+            format!("disk {} contains white space", excerpt(path)),
+            "write the disk's path without spaces, e.g. /dev/vda or /dev/disk/by-id/<disk>",
+        ));
+    }
     match disk_kind(path) {
         None => Ok(()),
         Some(kind) => Err(problem(
