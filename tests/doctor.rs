@@ -96,7 +96,7 @@ fn the_disk_missing_small_busy_or_not_empty() {
     let fs = run_live(dir.path(), &fake, &live_opts("/dev/sdz"));
     let f = find(&fs, "disk");
     assert_eq!(f.severity, Severity::Error);
-    assert!(f.what.contains("disk /dev/sdz does not exist"), "{f:?}");
+    assert!(f.what.contains("disk \"/dev/sdz\" does not exist"), "{f:?}");
     assert!(f.fix.as_deref().unwrap().contains("/dev/vda (20.0 GiB)"), "{f:?}");
 
     let mut small = live_opts("/dev/vda");
