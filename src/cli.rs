@@ -485,7 +485,7 @@ fn regenerate(args: &RegenerateArgs) -> Result<()> {
     let root = args.root.clone().unwrap_or_else(|| PathBuf::from("/"));
     let r = crate::regenerate::run(&Local::default(), &root, args.check)?;
     let text = match args.format {
-        Format::Json => json_line(&r)?,
+        Format::Json => output::json_line(&r)?,
         Format::Human if !r.changed => format!("{} is what this blankroot generates; nothing to do.\n", r.path),
         Format::Human if r.written => format!(
             "{}Rewrote {} (the previous one is {}); activate it: `sudo nixos-rebuild boot`, then reboot.\n",
@@ -516,7 +516,7 @@ fn persist(args: &PersistArgs) -> Result<()> {
         "activate it now: `sudo nixos-rebuild switch`".to_string()
     };
     let text = match args.format {
-        Format::Json => json_line(&serde_json::json!({"kept": kept, "activate": activate}))?,
+        Format::Json => output::json_line(&serde_json::json!({"kept": kept, "activate": activate}))?,
         Format::Human => {
             let mut s = String::new();
             for k in &kept {
@@ -534,13 +534,6 @@ fn persist(args: &PersistArgs) -> Result<()> {
     output::print(&text)
 }
 
-/// A JSON value on one line, newline-terminated.
-fn json_line(value: &impl serde::Serialize) -> Result<String> {
-    serde_json::to_string(value)
-        .map(|s| s + "\n")
-        .map_err(|e| Error::internal("cannot serialise the report").caused_by(e))
-}
-
 fn verify(args: &VerifyArgs) -> Result<()> {
     use crate::doctor::host::LocalHost;
     let runner = Local::default();
@@ -556,7 +549,7 @@ fn verify(args: &VerifyArgs) -> Result<()> {
         VerifyAction::Arm => {
             let r = crate::verify::arm(&host, &root, &config)?;
             output::print(&match args.format {
-                Format::Json => json_line(&serde_json::json!({"armed": r}))?,
+                Format::Json => output::json_line(&serde_json::json!({"armed": r}))?,
                 Format::Human => format!(
                     "Armed: {} holds token {}… on {}; the record is in {}.\nReboot, then run `blankroot verify-rollback check`.\n",
                     crate::verify::CANARY,

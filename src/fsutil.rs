@@ -1,5 +1,6 @@
 //! Writing files safely: the one place blankroot creates or rewrites a file (its state files,
-//! the plan it saves, a domain XML, blankroot.toml and blankroot.nix, the rollback canary).
+//! the plan it saves, a domain XML, blankroot.toml and blankroot.nix, the rollback canary), and
+//! reads one of them back with a bound ([`read_at_most`]).
 //!
 //! A write goes to a new temporary file in the directory of the file it replaces, opened with
 //! `O_CREAT|O_EXCL` (`create_new`) under a random name, so nothing planted there is opened or
@@ -26,6 +27,16 @@ use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+/// Reads at most `max` bytes of the file at `path`: `None` when it holds more (an endless
+/// source such as a device is never read whole). For the files blankroot reads back: its saved
+/// plan and receipt, a domain XML.
+pub fn read_at_most(path: &Path, max: u64) -> io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    File::open(path)?.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
+    Ok((bytes.len() as u64 <= max).then_some(bytes))
+}
 
 /// How every temporary file's name ends (`.<name>.<16 hex digits>.blankroot-tmp`).
 pub const TEMP_SUFFIX: &str = ".blankroot-tmp";

@@ -20,9 +20,16 @@ pub fn write_all(out: &mut dyn Write, text: &str) -> Result<()> {
 
 /// A JSON value as one pretty-printed document with a trailing newline.
 pub fn json_pretty(value: &impl serde::Serialize) -> Result<String> {
-    serde_json::to_string_pretty(value)
-        .map(|s| s + "\n")
-        .map_err(|e| Error::internal("cannot serialise the report").caused_by(e))
+    json_text(serde_json::to_string_pretty(value))
+}
+
+/// A JSON value on one line, newline-terminated.
+pub fn json_line(value: &impl serde::Serialize) -> Result<String> {
+    json_text(serde_json::to_string(value))
+}
+
+fn json_text(made: serde_json::Result<String>) -> Result<String> {
+    made.map(|s| s + "\n").map_err(|e| Error::internal("cannot serialise the report").caused_by(e))
 }
 
 /// A failed write to standard output as a blankroot error: a closed pipe is
@@ -61,11 +68,7 @@ impl<W: Write> Recorder<W> {
     }
     /// Flushes, and returns the first failure as [`error`]'s.
     pub fn finish(mut self) -> Result<()> {
-        if self.failed.is_none()
-            && let Err(e) = self.inner.flush()
-        {
-            self.failed = Some(e);
-        }
+        let _ = Write::flush(&mut self); // keeps its failure in `failed`
         self.failed.map_or(Ok(()), |e| Err(error(e)))
     }
 }

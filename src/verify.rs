@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::doctor::host::{Host, under};
 use crate::error::{Error, Result, excerpt};
 use crate::mounts;
+use crate::plan::ids::{is_lower_hex, is_machine_id, is_uuid};
 use crate::runner::Cmd;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -55,23 +56,6 @@ pub struct Verdict {
     pub causes: Vec<String>,
 }
 
-/// `n` lower-case hex digits.
-fn is_hex(s: &str, n: usize) -> bool {
-    s.len() == n && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-/// A UUID as the kernel prints one: 8-4-4-4-12 lower-case hex digits.
-pub fn is_uuid(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    parts.len() == 5 && parts.iter().zip([8, 4, 4, 4, 12]).all(|(p, n)| is_hex(p, n))
-}
-
-/// A machine id as machine-id(5) defines it: "a single newline-terminated, hexadecimal,
-/// 32-character, lowercase ID … This ID may not be all zeros".
-pub fn is_machine_id(s: &str) -> bool {
-    is_hex(s, 32) && s.bytes().any(|b| b != b'0')
-}
-
 impl Record {
     /// Parses a record strictly: every field present and of the shape `arm` writes.
     pub fn parse(bytes: &[u8]) -> std::result::Result<Record, String> {
@@ -81,7 +65,7 @@ impl Record {
         let text = std::str::from_utf8(bytes).map_err(|e| format!("it is not UTF-8 ({e})"))?;
         let r: Record = serde_json::from_str(text).map_err(|e| e.to_string())?;
         let bad = |field: &str, value: &str, want: &str| Err(format!("{field} {} is not {want}", excerpt(value)));
-        if !is_hex(&r.token, 32) {
+        if !is_lower_hex(&r.token, 32) {
             return bad("token", &r.token, "32 lower-case hex digits");
         }
         if !is_uuid(&r.boot_id) {

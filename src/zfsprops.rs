@@ -15,24 +15,11 @@ pub fn matches(key: &str, planned: &str, reported: &str) -> bool {
         ("xattr", "sa", "on") => true,
         _ => {
             // Booleans and sizes: "on"/"off" for true/false is already literal; compare sizes
-            // numerically when ZFS prints bytes for a size written with a unit (recordsize=1M).
-            parse_size(planned).is_some_and(|p| reported.parse::<u64>().ok() == Some(p))
+            // numerically when ZFS prints bytes for a size written with a unit (recordsize=1M),
+            // reading the planned one as ZFS itself does.
+            crate::config::rules::nicestrtonum(planned).is_some_and(|p| reported.parse::<u64>().ok() == Some(p))
         }
     }
-}
-
-fn parse_size(v: &str) -> Option<u64> {
-    let split = v.find(|c: char| !c.is_ascii_digit())?;
-    let (n, unit) = v.split_at(split);
-    let n: u64 = n.parse().ok()?;
-    let shift = match unit.trim_end_matches(['B', 'b']).to_ascii_uppercase().as_str() {
-        "K" => 10,
-        "M" => 20,
-        "G" => 30,
-        "T" => 40,
-        _ => return None,
-    };
-    n.checked_mul(1 << shift)
 }
 
 #[cfg(test)]

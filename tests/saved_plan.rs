@@ -26,6 +26,19 @@ fn plan_of(name: &str, disk: Option<&str>) -> Plan {
     plan::build(&c, &target, &Identities::fixed(9, c.host_id.as_deref())).unwrap()
 }
 
+/// `blankroot install ARGS --state-dir STATE` with nothing on stdin (so no confirmation can be
+/// typed): only ever with a changed plan, which is refused before anything is touched.
+fn install(args: &[&std::ffi::OsStr], state: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_blankroot"))
+        .arg("install")
+        .args(args)
+        .arg("--state-dir")
+        .arg(state)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
 fn seed() -> Value {
     serde_json::from_str(&plan_of("seed-defaults", None).to_json()).unwrap()
 }
@@ -468,14 +481,7 @@ fn install_refuses_a_changed_plan_before_doing_anything() {
         let path = dir.path().join(format!("plan{n}.json"));
         std::fs::write(&path, v.to_string()).unwrap();
         let before = std::fs::read(&path).unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_blankroot"))
-            .args(["install", "--plan"])
-            .arg(&path)
-            .arg("--state-dir")
-            .arg(&state)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap();
+        let out = install(&[std::ffi::OsStr::new("--plan"), path.as_os_str()], &state);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{n}: {err}");
         assert!(err.contains(word), "{n}: {word:?} not in {err}");
@@ -508,13 +514,7 @@ fn install_refuses_a_changed_plan_in_the_state_directory() {
     std::fs::write(state.join("receipt.json"), serde_json::to_string(&receipt).unwrap()).unwrap();
     let before: Vec<Vec<u8>> =
         ["plan.json", "receipt.json"].iter().map(|f| std::fs::read(state.join(f)).unwrap()).collect();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_blankroot"))
-        .arg("install")
-        .arg("--state-dir")
-        .arg(&state)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+    let out = install(&[], &state);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     for word in ["\"luks-format\"", "commands[0].argv[1]", "\"erase\"", "the plan of the unfinished install", "remove"]

@@ -80,19 +80,17 @@ impl Receipt {
     }
 
     pub fn load(path: &Path) -> Result<Receipt> {
-        use std::io::Read;
         // A receipt is a few KiB; read no more than this of whatever is at its path.
         const MAX_BYTES: u64 = 16 << 20;
-        let cannot = |e: std::io::Error| {
-            Error::input(format!("cannot read the receipt {}", crate::error::excerpt(&path.display().to_string())))
-                .caused_by(e)
-        };
-        let mut text = String::new();
-        std::fs::File::open(path).map_err(cannot)?.take(MAX_BYTES + 1).read_to_string(&mut text).map_err(cannot)?;
-        if text.len() as u64 > MAX_BYTES {
-            return Err(Error::input(format!("{} is larger than 16 MiB: not a blankroot receipt", path.display())));
-        }
-        serde_json::from_str(&text)
+        let bytes = crate::fsutil::read_at_most(path, MAX_BYTES)
+            .map_err(|e| {
+                Error::input(format!("cannot read the receipt {}", crate::error::excerpt(&path.display().to_string())))
+                    .caused_by(e)
+            })?
+            .ok_or_else(|| {
+                Error::input(format!("{} is larger than 16 MiB: not a blankroot receipt", path.display()))
+            })?;
+        serde_json::from_slice(&bytes)
             .map_err(|e| Error::input(format!("{} is not a blankroot receipt", path.display())).caused_by(e))
     }
 

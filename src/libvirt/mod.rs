@@ -108,17 +108,14 @@ const XML_MAX: u64 = 10 << 20;
 /// The domain XML file `path`, after `fsutil` has agreed to rewrite it later (so a fifo or a
 /// device is refused before it is opened), at most [`XML_MAX`] bytes of UTF-8.
 fn read_file(path: &std::path::Path) -> Result<String> {
-    use std::io::Read;
     crate::fsutil::target(path, &file_opts())?;
     let shown = crate::error::excerpt(&path.display().to_string());
     let hint = "give the path of a domain XML file (`virsh dumpxml DOMAIN > FILE`)";
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(XML_MAX + 1).read_to_end(&mut bytes))
-        .map_err(|e| Error::input(format!("cannot read {shown}")).caused_by(e).hint(hint))?;
-    if bytes.len() as u64 > XML_MAX {
-        return Err(Error::input(format!("{shown} is larger than {} MiB: not a domain XML", XML_MAX >> 20)).hint(hint));
-    }
+    let bytes = crate::fsutil::read_at_most(path, XML_MAX)
+        .map_err(|e| Error::input(format!("cannot read {shown}")).caused_by(e).hint(hint))?
+        .ok_or_else(|| {
+            Error::input(format!("{shown} is larger than {} MiB: not a domain XML", XML_MAX >> 20)).hint(hint)
+        })?;
     String::from_utf8(bytes)
         .map_err(|e| Error::input(format!("{shown} is not UTF-8 text")).caused_by(e.utf8_error()).hint(hint))
 }

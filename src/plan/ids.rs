@@ -123,9 +123,7 @@ impl Identities {
                 "a FAT volume id as blkid prints it (XXXX-XXXX, upper-case hex)",
             ));
         }
-        if !(self.machine_id.len() == 32 && is_hex(&self.machine_id, false))
-            || self.machine_id.bytes().all(|b| b == b'0')
-        {
+        if !is_machine_id(&self.machine_id) {
             return Err(bad("machine_id", &self.machine_id, "32 lower-case hexadecimal digits, not all zero"));
         }
         let gpt = [&self.disk_guid, &self.esp_partuuid, &self.luks_partuuid];
@@ -142,15 +140,29 @@ fn is_hex(s: &str, upper: bool) -> bool {
     s.bytes().all(|b| b.is_ascii_digit() || if upper { (b'A'..=b'F').contains(&b) } else { (b'a'..=b'f').contains(&b) })
 }
 
+/// Exactly `n` lower-case hex digits.
+pub fn is_lower_hex(s: &str, n: usize) -> bool {
+    s.len() == n && is_hex(s, false)
+}
+
+/// A UUID as the kernel and [`uuid_v4`] print one: `8-4-4-4-12` lower-case hex digits (the
+/// boot id in `/proc/sys/kernel/random/boot_id` has this form too).
+pub fn is_uuid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    let lens: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+    lens == [8, 4, 4, 4, 12] && groups.iter().all(|g| is_hex(g, false))
+}
+
 /// `xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx` in lower case, `y` one of 8, 9, a, b: what
 /// [`uuid_v4`] writes.
 fn is_uuid_v4(s: &str) -> bool {
-    let groups: Vec<&str> = s.split('-').collect();
-    let lens: Vec<usize> = groups.iter().map(|g| g.len()).collect();
-    lens == [8, 4, 4, 4, 12]
-        && groups.iter().all(|g| is_hex(g, false))
-        && groups.get(2).is_some_and(|g| g.starts_with('4'))
-        && groups.get(3).is_some_and(|g| g.starts_with(['8', '9', 'a', 'b']))
+    is_uuid(s) && s.get(14..15) == Some("4") && s.get(19..20).is_some_and(|y| matches!(y, "8" | "9" | "a" | "b"))
+}
+
+/// A machine id as machine-id(5) defines it: "a single newline-terminated, hexadecimal,
+/// 32-character, lowercase ID … This ID may not be all zeros".
+pub fn is_machine_id(s: &str) -> bool {
+    is_lower_hex(s, 32) && s.bytes().any(|b| b != b'0')
 }
 
 /// `1A2B-3C4D`: the FAT volume id as blkid prints it (two groups of four upper-case hex digits).

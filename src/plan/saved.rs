@@ -16,7 +16,6 @@ use crate::config::{Config, Overrides};
 use crate::error::{Error, Result, excerpt};
 use crate::probe::Facts;
 use serde_json::Value;
-use std::io::Read;
 use std::path::Path;
 
 /// The largest plan file read: blankroot's own plans are tens of KiB.
@@ -32,12 +31,7 @@ pub fn read_file(path: &Path) -> Result<String> {
             .caused_by(e)
             .hint("save one with `blankroot plan --format json -o plan.json`")
     };
-    let file = std::fs::File::open(path).map_err(cannot)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(cannot)?;
-    if bytes.len() > MAX_BYTES {
-        return Err(too_big());
-    }
+    let bytes = crate::fsutil::read_at_most(path, MAX_BYTES as u64).map_err(cannot)?.ok_or_else(too_big)?;
     String::from_utf8(bytes).map_err(|e| {
         Error::input("the plan file is not UTF-8 text, so not a blankroot plan")
             .caused_by(e)

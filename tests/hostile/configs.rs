@@ -5,7 +5,7 @@
 //! partitions or mappings; TOML syntax abuse. Each must be refused with exit 2 at
 //! `blankroot.toml:LINE:COL:` with a hint, naming the key or the value.
 
-use super::harness::{Case, Expect, accepted, refused, refused_at};
+use super::harness::{BAD_DISKS, Case, Expect, accepted, refused, refused_at};
 
 const FILE: &str = "blankroot.toml";
 
@@ -353,18 +353,10 @@ fn host_cases() -> Vec<Case> {
     }
     v.push(bad("esp-size/integer-negative", "[esp]\nsize = -5\n", &["size", "-5"]));
     v.push(bad("esp-size/integer-overflow", "[esp]\nsize = 99999999999999999999\n", &["size", "99999999999999999999"]));
-    for (n, d) in [
-        ("mapper", "/dev/mapper/vda"),
-        ("partition", "/dev/vda1"),
-        ("nvme-partition", "/dev/nvme0n1p2"),
-        ("dm", "/dev/dm-0"),
-        ("bare-name", "vda"),
-        ("relative", "../dev/vda"),
-        ("empty", ""),
-        ("by-id-partition", "/dev/disk/by-id/virtio-disk01-part1"),
+    for (n, d) in BAD_DISKS.into_iter().chain([
         ("by-partuuid", "/dev/disk/by-partuuid/6a34ecfa-dd3e-47cb-8f19-864831cc00e3"),
         ("newline", "/dev/vda\\n"),
-    ] {
+    ]) {
         v.push(bad(&format!("disk/{n}"), &format!("disk = \"{d}\"\n"), &["disk"]));
     }
     v.push(bad("initrd/bogus", "initrd = \"bogus\"\n", &["initrd", "bogus"]));

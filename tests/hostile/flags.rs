@@ -3,7 +3,7 @@
 //! numbers out of range; unknown subcommands and options. Exit 2 with `error:` and a hint
 //! (clap's own refusals point to `--help`), naming the flag or the value.
 
-use super::harness::{Case, accepted, refused};
+use super::harness::{BAD_DISKS, Case, accepted, refused};
 
 fn plan_flag(name: &str, flag: &str, value: &str, any_of: &[&str]) -> Case {
     Case::bin(format!("flag/{name}"), &["plan", "--example", flag, value], refused(any_of))
@@ -11,18 +11,7 @@ fn plan_flag(name: &str, flag: &str, value: &str, any_of: &[&str]) -> Case {
 
 fn value_cases() -> Vec<Case> {
     let mut v = Vec::new();
-    for (n, d) in [
-        ("mapper", "/dev/mapper/vda"),
-        ("partition", "/dev/vda1"),
-        ("nvme-partition", "/dev/nvme0n1p2"),
-        ("dm", "/dev/dm-0"),
-        ("bare-name", "vda"),
-        ("relative", "../dev/vda"),
-        ("empty", ""),
-        ("newline", "/dev/vda\n"),
-        ("by-id-partition", "/dev/disk/by-id/virtio-disk01-part1"),
-        ("escape", "/dev/\u{1b}[2J"),
-    ] {
+    for (n, d) in BAD_DISKS.into_iter().chain([("newline", "/dev/vda\n"), ("escape", "/dev/\u{1b}[2J")]) {
         v.push(plan_flag(&format!("disk-{n}"), "--disk", d, &["--disk"]));
     }
     let long_host = "h".repeat(100_000);

@@ -16,6 +16,19 @@ use std::time::{Duration, Instant};
 
 /// The longest a refusal's stderr may be: echoed input is cut to a readable length.
 pub const MAX_STDERR: usize = 4096;
+
+/// Disk paths that name no whole disk, given in a config file and as `--disk` alike (each adds
+/// its own on top): a mapping, partitions, a bare or relative name, nothing.
+pub const BAD_DISKS: [(&str, &str); 8] = [
+    ("mapper", "/dev/mapper/vda"),
+    ("partition", "/dev/vda1"),
+    ("nvme-partition", "/dev/nvme0n1p2"),
+    ("dm", "/dev/dm-0"),
+    ("bare-name", "vda"),
+    ("relative", "../dev/vda"),
+    ("empty", ""),
+    ("by-id-partition", "/dev/disk/by-id/virtio-disk01-part1"),
+];
 /// How long one run of the binary may take (a debug build; the slowest real case is < 2 s).
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// The address space a run may use: an unbounded allocation aborts instead of eating the host.
