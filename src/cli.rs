@@ -6,7 +6,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::output;
 use crate::plan::{self, Identities, Plan};
 use crate::probe;
-use crate::runner::Local;
+use crate::runner::{Local, Runner};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -325,7 +325,7 @@ fn read_plan(path: &std::path::Path, facts: &probe::Facts) -> Result<Plan> {
 
 /// The plan to execute: `--plan FILE`; else the unfinished install in the state directory when
 /// it was made from the same config; else a new plan, saved there.
-fn install_plan(args: &InstallArgs, facts: &probe::Facts) -> Result<(Plan, PathBuf, bool)> {
+fn install_plan(runner: &impl Runner, args: &InstallArgs, facts: &probe::Facts) -> Result<(Plan, PathBuf, bool)> {
     if let Some(p) = &args.plan {
         return Ok((read_plan(p, facts)?, p.clone(), false));
     }
@@ -345,19 +345,16 @@ fn install_plan(args: &InstallArgs, facts: &probe::Facts) -> Result<(Plan, PathB
         };
         let text = plan::saved::read_file(&saved).map_err(refused)?;
         let old = plan::saved::parse(&text).map_err(refused)?;
-        let mut same = old.config.clone();
-        if config.host_id.is_none() {
-            same.host_id = None;
-        }
-        if config.state_version.is_none() {
-            same.state_version = None; // the plan resolved it from the installer
-        }
-        if same == config {
+        if plan::record::same_config(&old.config, &config) {
             let ours = plan::saved::verify_plan(&old, facts).map_err(refused)?;
             return Ok((ours, saved, true));
         }
     }
     let target = plan::target::from_facts(facts, &config.disk)?;
+    if let Some(ours) = plan::record::resume_plan(runner, &config, &target, facts, args.wipe)? {
+        crate::install::receipt::write_atomic(&saved, ours.to_json().as_bytes())?;
+        return Ok((ours, saved, true));
+    }
     let ids = Identities::random(config.host_id.as_deref())?;
     let plan = plan::build(&config, &target, &ids)?;
     crate::install::receipt::write_atomic(&saved, plan.to_json().as_bytes())?;
@@ -365,14 +362,23 @@ fn install_plan(args: &InstallArgs, facts: &probe::Facts) -> Result<(Plan, PathB
 }
 
 fn install(args: &InstallArgs) -> Result<()> {
-    use crate::install::{self, Options, Reporter, secrets};
+    use crate::install::{self, Options, Reporter, lock, secrets};
     let runner = Local::default();
     let clock = std::time::Instant::now();
+    // One install per state directory and per disk (install::lock), held to the end: the state
+    // directory before its plan is read or saved (with --plan nothing there is touched before
+    // the plan is verified: a refused plan leaves no trace), the disk once the plan names it.
+    let early = if args.plan.is_none() { Some(lock::RunLocks::state_dir(&args.state_dir)?) } else { None };
     let facts = probe::probe(&runner)?;
     let t_probe = clock.elapsed().as_secs_f64();
-    let (plan, plan_path, resumed) = install_plan(args, &facts)?;
+    let (plan, plan_path, resumed) = install_plan(&runner, args, &facts)?;
     crate::nixgen::verify::check(&runner, &plan)?;
     let t_plan = clock.elapsed().as_secs_f64();
+    let mut locks = early.map_or_else(|| lock::RunLocks::state_dir(&args.state_dir), Ok)?;
+    locks.disk(std::path::Path::new(lock::LOCK_DIR), &plan.target.disk)?;
+    // What the gate judges is read under the disk's lock: the first look may predate a run
+    // that has just ended.
+    let facts = probe::probe(&runner)?;
     let now = install::verify_machine(&plan, &facts)?;
     // doctor's live checks first (the disk is the destruction gate's below).
     let doctor_opts = crate::doctor::live::Options {
@@ -397,6 +403,8 @@ fn install(args: &InstallArgs) -> Result<()> {
         state_dir: args.state_dir.clone(),
         json: args.format == Format::Json,
         known_done: partition.map(|s| (s.id.clone(), ours)).into_iter().collect(),
+        disk_lock: Some(PathBuf::from(&plan.target.disk.device)),
+        disk_before: facts.find_disk(&plan.target.disk.path).cloned(),
     };
     install::gate(&plan, &now, &facts, ours, &opts)?;
     let mut tty = secrets::Tty;

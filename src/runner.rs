@@ -203,6 +203,9 @@ impl Local {
         }
         Command::new(program)
             .args(args)
+            // util-linux tools (sfdisk, wipefs, mkfs…) would wait for ever for the whole-disk
+            // lock blankroot itself holds during destructive steps (install::lock).
+            .env_remove("LOCK_BLOCK_DEVICE")
             .stdin(if cmd.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

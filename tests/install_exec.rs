@@ -2,7 +2,10 @@
 //! run on real disks in the VM tier: tests/vm_e2e.rs). Which checks are asked when: on a fresh
 //! disk nothing is asked after `partition` has run but the `verify` checks; on a resume every
 //! check is asked and done steps are skipped; a `verify` check that does not hold after its
-//! step ran fails the install.
+//! step ran fails the install. What a failure or a stop says the disk holds is asked of the
+//! disk (a step another run did counts; "unchanged" only when the disk is as the gate saw it).
+//! Destructive steps hold the whole disk's lock while their commands run, and only then
+//! (tested with util-linux's flock(1) against a file standing in for the disk).
 
 mod common;
 
@@ -10,8 +13,14 @@ use blankroot::install::receipt::{Outcome, Receipt, StepResult};
 use blankroot::install::secrets::Secrets;
 use blankroot::install::{Options, Reporter, execute};
 use blankroot::plan::{Expect, Phase, Plan};
-use blankroot::runner::Recording;
+use blankroot::probe::BlockDevice;
+use blankroot::runner::{Cmd, Output, Recording, Runner};
 use blankroot::secret::Secret;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// The example machine's lsblk: an empty 20 GiB /dev/vda.
+const LSBLK: &str = include_str!("../src/example/lsblk.json");
 
 fn argv(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
@@ -56,20 +65,32 @@ fn secrets() -> Secrets {
 }
 
 fn run(r: &Recording, plan: &Plan, known: Vec<(String, bool)>) -> (blankroot::error::Result<Outcome>, Receipt) {
+    let (res, receipt, _) = run_with(r, plan, Options { known_done: known, json: true, ..Default::default() });
+    (res, receipt)
+}
+
+/// Runs `plan` up to `config` (unless `opts` says otherwise) with a state directory of its own;
+/// returns the result, the receipt and the progress output.
+fn run_with(r: &impl Runner, plan: &Plan, opts: Options) -> (blankroot::error::Result<Outcome>, Receipt, String) {
     let dir = tempfile::tempdir().unwrap();
     let opts = Options {
         yes: true,
-        until: Some(Phase::Config),
+        until: opts.until.or(Some(Phase::Config)),
         state_dir: dir.path().to_path_buf(),
-        json: true,
-        known_done: known,
-        ..Default::default()
+        json: opts.json,
+        ..opts
     };
     let mut out = Vec::new();
-    let res =
-        execute(r, plan, &dir.path().join("plan.json"), &secrets(), &opts, &mut Reporter { out: &mut out, json: true });
+    let res = execute(
+        r,
+        plan,
+        &dir.path().join("plan.json"),
+        &secrets(),
+        &opts,
+        &mut Reporter { out: &mut out, json: opts.json },
+    );
     let receipt = Receipt::load(&dir.path().join("receipt.json")).unwrap();
-    (res, receipt)
+    (res, receipt, String::from_utf8(out).unwrap())
 }
 
 fn called(r: &Recording) -> Vec<String> {
@@ -87,14 +108,16 @@ fn on_a_fresh_disk_only_the_verify_checks_are_asked() {
     let calls = called(&r);
     let checks: Vec<&String> =
         calls.iter().filter(|c| plan.steps.iter().any(|s| s.check.iter().any(|k| k.argv.join(" ") == **c))).collect();
-    assert_eq!(
-        checks,
-        [
-            &format!("blkid -p -s PTUUID -o value {}", plan.target.disk.path),
-            &format!("cryptsetup luksUUID {}", blankroot::plan::partition_path(&plan.target.disk.path, 2)),
-        ],
-        "after the fresh partition step, only the verify checks are asked"
-    );
+    let (disk, luks) = (&plan.target.disk.path, blankroot::plan::partition_path(&plan.target.disk.path, 2));
+    let ptuuid = format!("blkid -p -s PTUUID -o value {disk}");
+    let luks_uuid = format!("cryptsetup luksUUID {luks}");
+    assert_eq!(checks[..2], [&ptuuid, &luks_uuid], "after the fresh partition step, only the verify checks are asked");
+    // Then the stop message asks the disk what it holds, each step only on the one it lies on:
+    // this fake holds the plan's GPT and LUKS container, no ESP, no pool.
+    let esp_uuid = format!("blkid -p -s UUID -o value {}", blankroot::plan::partition_path(disk, 1));
+    let test_passphrase = format!("cryptsetup open --test-passphrase --type luks2 --key-file - {luks}");
+    let pool = "zpool list -H -o name rpool".to_string();
+    assert_eq!(checks[2..], [&ptuuid, &esp_uuid, &luks_uuid, &test_passphrase, &pool], "{checks:#?}");
     assert!(!calls.iter().any(|c| c.starts_with("zpool import")), "no resume command on a fresh disk");
 }
 
@@ -123,13 +146,172 @@ fn a_verify_check_that_does_not_hold_fails_the_step() {
         &["blkid", "-p", "-s", "PTUUID", "-o", "value", &plan.target.disk.path],
         "00000000-1111-2222-3333-444444444444\n",
     );
-    let (res, receipt) = run(&r, &plan, vec![("partition".into(), false)]);
+    let r = probed_as(r, LSBLK);
+    let opts =
+        Options { known_done: vec![("partition".into(), false)], disk_before: Some(vda(LSBLK)), ..Default::default() };
+    let (res, receipt, _) = run_with(&r, &plan, opts);
     let e = res.unwrap_err();
     assert!(e.message.starts_with("install failed at step 1 (partition): Partition /dev/vda"), "{}", e.message);
     assert_eq!(e.causes[0], "step partition ran, but its check does not hold", "{:?}", e.causes);
     assert!(e.causes[1].contains("did not give the output"), "{:?}", e.causes);
+    // (A fake: the disk reads back as the gate saw it, so it is called unchanged.)
     assert_eq!(e.causes.last().unwrap(), "/dev/vda is unchanged");
     assert!(e.hint.unwrap().contains("blankroot install --plan"));
     assert_eq!(receipt.outcome, Outcome::Failed);
     assert!(!called(&r).iter().any(|c| c.starts_with("mkfs.fat")), "nothing after the failed step ran");
+}
+
+/// `r` also answering the probe's questions as the example machine, with `lsblk` as its
+/// block devices.
+fn probed_as(r: Recording, lsblk: &str) -> Recording {
+    use blankroot::probe;
+    let tools: String = probe::TOOLS.iter().map(|t| format!("{t}\n")).collect();
+    r.answer(&argv(&probe::lsblk_cmd().argv), lsblk)
+        .answer(&argv(&probe::firmware_cmd().argv), "")
+        .answer(&argv(&probe::by_id_cmd().argv), "virtio-disk01\t../../vda\n")
+        .answer(&argv(&probe::tools_cmd().argv), tools)
+}
+
+/// /dev/vda as this lsblk output shows it.
+fn vda(lsblk: &str) -> BlockDevice {
+    blankroot::probe::lsblk::parse(lsblk.as_bytes()).unwrap().into_iter().find(|d| d.name == "vda").unwrap()
+}
+
+/// The example's lsblk with /dev/vda changed by `f` (its JSON object).
+fn lsblk_with(f: impl FnOnce(&mut serde_json::Value)) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(LSBLK).unwrap();
+    let disk = v["blockdevices"].as_array_mut().unwrap().iter_mut().find(|d| d["name"] == "vda").unwrap();
+    f(disk);
+    v.to_string()
+}
+
+/// /dev/vda with a GPT and two partitions (another run's, not this plan's), vda1 mounted at `mnt`.
+fn partitioned(mnt: Option<&str>) -> String {
+    lsblk_with(|d| {
+        d["pttype"] = "gpt".into();
+        d["children"] = serde_json::json!([
+            {"name": "vda1", "kname": "vda1", "path": "/dev/vda1", "type": "part", "size": 1u64 << 30, "fstype": "vfat",
+             "uuid": "1234-ABCD", "partuuid": "0e6c6d2b-01", "mountpoints": [mnt]},
+            {"name": "vda2", "kname": "vda2", "path": "/dev/vda2", "type": "part", "size": 19u64 << 30,
+             "fstype": "crypto_LUKS", "uuid": "5c1b0f3e-7d8e-4a51-9c1e-2f0a9b8c7d6e", "partuuid": "0e6c6d2b-02"}
+        ]);
+    })
+}
+
+/// Every command of the plan (up to `config`) succeeds but those of `failing`, which exit 1.
+fn all_succeed_but(plan: &Plan, failing: &str) -> Recording {
+    let mut r = Recording::new();
+    for s in plan.steps.iter().filter(|s| s.phase <= Phase::Config) {
+        for c in s.commands.iter().chain(&s.revert) {
+            r = if c.argv[0] == failing {
+                r.fail(&argv(&c.argv), 1, &format!("{failing}: failed"))
+            } else {
+                r.answer(&argv(&c.argv), "")
+            };
+        }
+    }
+    r
+}
+
+#[test]
+fn a_step_another_run_did_is_reported_as_on_the_disk() {
+    let plan = common::plan_for("seed-defaults");
+    // sfdisk fails in this run, yet the disk carries this plan's GPT: another run (with the
+    // same plan) made it. The report says so, read from the disk, never "unchanged".
+    let r = with_done(all_succeed_but(&plan, "sfdisk"), &plan, &["partition"]);
+    let r = probed_as(r, LSBLK);
+    let opts =
+        Options { known_done: vec![("partition".into(), false)], disk_before: Some(vda(LSBLK)), ..Default::default() };
+    let (res, receipt, _) = run_with(&r, &plan, opts);
+    let e = res.unwrap_err();
+    assert!(e.message.starts_with("install failed at step 1 (partition)"), "{e}");
+    assert_eq!(e.causes.last().unwrap(), "/dev/vda now holds this plan's GPT (ESP + LUKS partition)", "{e}");
+    assert!(!e.render().contains("unchanged"), "{e}");
+    assert_eq!(receipt.steps[0].result, StepResult::Failed);
+    assert!(!called(&r).iter().any(|c| c.starts_with("lsblk")), "a step of this plan holds: no second probe");
+}
+
+#[test]
+fn the_disk_is_unchanged_only_when_it_reads_back_as_the_gate_saw_it() {
+    let plan = common::plan_for("seed-defaults");
+    let state = |lsblk: &str, before: Option<BlockDevice>| {
+        let r = probed_as(all_succeed_but(&plan, "sfdisk"), lsblk);
+        blankroot::install::disk_state(&r, &plan, &secrets(), before.as_ref())
+    };
+    assert_eq!(state(LSBLK, Some(vda(LSBLK))), "/dev/vda is unchanged");
+    // Partitioned since the gate looked (by another run: none of it is this plan's).
+    let s = state(&partitioned(None), Some(vda(LSBLK)));
+    assert_eq!(
+        s,
+        "/dev/vda is not as the install found it: it now holds vda has 2 gpt partitions: vda1, vda2; \
+         vda1 contains vfat; vda2 is a LUKS container (closed), none of it this plan's"
+    );
+    // Emptied since the gate looked.
+    let s = state(LSBLK, Some(vda(&partitioned(None))));
+    assert_eq!(
+        s,
+        "/dev/vda is not as the install found it: it now holds nothing blankroot can see, none of it this plan's"
+    );
+    // A partition of it mounted or unmounted since: the contents are the same.
+    assert_eq!(state(&partitioned(Some("/x")), Some(vda(&partitioned(None)))), "/dev/vda is unchanged");
+    // One id differs (a new GPT of the same shape): not unchanged.
+    let other = partitioned(None).replace("0e6c6d2b-02", "7a1f0c9d-02");
+    assert!(state(&other, Some(vda(&partitioned(None)))).starts_with("/dev/vda is not as the install found it"));
+    // What the gate saw is not known: never called unchanged.
+    assert_eq!(state(LSBLK, None), "/dev/vda now holds nothing blankroot can see, none of it this plan's");
+    // The disk cannot be read: said so, not guessed.
+    let r = all_succeed_but(&plan, "sfdisk");
+    let s = blankroot::install::disk_state(&r, &plan, &secrets(), Some(&vda(LSBLK)));
+    assert!(s.starts_with("what /dev/vda holds now could not be read (cannot list the block devices)"), "{s}");
+}
+
+/// A fake machine that also looks at the whole disk's lock: before every command it asks
+/// util-linux's `flock -n DEV true` whether the lock is free, and notes the answer.
+struct LockWatch {
+    inner: Recording,
+    dev: PathBuf,
+    seen: Mutex<Vec<(Vec<String>, bool)>>,
+}
+
+impl Runner for LockWatch {
+    fn output(&self, cmd: &Cmd) -> blankroot::error::Result<Output> {
+        let free = std::process::Command::new("flock").arg("-n").arg(&self.dev).arg("true").status().unwrap().success();
+        self.seen.lock().unwrap().push((cmd.argv.clone(), free));
+        self.inner.output(cmd)
+    }
+}
+
+#[test]
+fn destructive_steps_hold_the_disk_lock_while_their_commands_run() {
+    let plan = common::plan_for("seed-defaults");
+    let dir = tempfile::tempdir().unwrap();
+    let dev = dir.path().join("vda");
+    std::fs::write(&dev, "").unwrap();
+    let inner = with_done(all_commands_succeed(&plan), &plan, &["partition", "luks-format"]);
+    let w = LockWatch { inner, dev: dev.clone(), seen: Mutex::new(Vec::new()) };
+    let opts = Options {
+        known_done: vec![("partition".into(), false)],
+        until: Some(Phase::Pool),
+        disk_lock: Some(dev.clone()),
+        ..Default::default()
+    };
+    let (res, _, out) = run_with(&w, &plan, opts);
+    assert_eq!(res.unwrap(), Outcome::Stopped, "{out}");
+    let seen = w.seen.lock().unwrap();
+    let mut locked_runs = 0;
+    for (argv, free) in seen.iter() {
+        let of: Vec<_> = plan.steps.iter().filter(|s| s.commands.iter().any(|c| c.argv == *argv)).collect();
+        let locked = of.iter().any(|s| s.destructive) && argv[0] != "udevadm";
+        assert_eq!(!free, locked, "{argv:?} (of {:?})", of.iter().map(|s| &s.id).collect::<Vec<_>>());
+        locked_runs += usize::from(locked);
+    }
+    let programs: Vec<&str> = seen.iter().filter(|(_, free)| !free).map(|(a, _)| a[0].as_str()).collect();
+    for p in ["sfdisk", "mkfs.fat", "cryptsetup", "zpool"] {
+        assert!(programs.contains(&p), "{p} ran under the lock: {programs:?}");
+    }
+    assert!(seen.iter().any(|(a, free)| a[0] == "udevadm" && *free), "udevadm settle runs with the lock released");
+    assert!(locked_runs >= 6, "{locked_runs}");
+    assert!(std::process::Command::new("flock").arg("-n").arg(&dev).arg("true").status().unwrap().success());
+    assert!(out.contains("Stopped after phase pool as asked"), "{out}");
+    assert!(out.contains("/dev/vda now holds this plan's GPT (ESP + LUKS partition), a LUKS2 container"), "{out}");
 }

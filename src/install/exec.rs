@@ -1,10 +1,18 @@
 //! Running plan steps through the runner: checks, commands with secrets on stdin, files
-//! written with their mode and owner, and undo of what is active after a failure.
+//! written with their mode and owner (a destructive step with the whole disk locked from udev:
+//! `super::lock`), and undo of what is active after a failure.
 
+use super::lock::DeviceLock;
 use super::secrets::Secrets;
 use crate::error::{Error, Result};
 use crate::plan::{Check, Content, Expect, PlannedCommand, PlannedFile, Stdin, Step};
 use crate::runner::{Cmd, Runner};
+use std::path::Path;
+
+/// Whether a command is udevadm's (by name or path).
+fn is_udevadm(c: &PlannedCommand) -> bool {
+    c.argv.first().is_some_and(|p| Path::new(p).file_name().is_some_and(|n| n == "udevadm"))
+}
 
 /// Turns a planned command into a runnable one, resolving a secret stdin by name.
 pub fn command(c: &PlannedCommand, secrets: &Secrets) -> Result<Cmd> {
@@ -48,18 +56,45 @@ pub fn write_file(runner: &impl Runner, f: &PlannedFile, secrets: &Secrets) -> R
     runner.run(&cmd).map(|_| ()).map_err(|e| e.hint(format!("blankroot could not write {}", f.path)))
 }
 
+/// Whether every file a step writes is on disk now with the planned content (`cmp` against
+/// the text on stdin). For steps that only write files and have no check (`write-config`),
+/// when the question is what the disk holds. A file made from a secret (a password hash,
+/// salted anew at every run) never counts.
+pub fn files_hold(runner: &impl Runner, step: &Step) -> bool {
+    !step.files.is_empty()
+        && step.files.iter().all(|f| match &f.content {
+            Content::Text(t) => runner
+                .output(&Cmd::new(["cmp", "-s", "-", f.path.as_str()]).stdin(t.as_bytes()))
+                .is_ok_and(|o| o.success()),
+            Content::Hash(_) => false,
+        })
+}
+
 /// Runs a step's commands and files. The step is done when they all succeed and its `verify`
 /// checks hold: those are what a resume relies on never to destroy again what this run made,
 /// so they are proven here, once, on the real result. (Asking every check again would cost a
 /// process or two per step for what the commands' exit status already says; under emulation
 /// that was most of blankroot's overhead: see benches/install_vm.rs.)
-pub fn run_step(runner: &impl Runner, step: &Step, secrets: &Secrets) -> Result<()> {
+///
+/// `disk_lock`: the whole disk's device node, locked while a destructive step's commands run
+/// (released around `udevadm`, and before the checks): see [`super::lock`]. `None` locks
+/// nothing (tests with a fake runner).
+pub fn run_step(runner: &impl Runner, step: &Step, secrets: &Secrets, disk_lock: Option<&Path>) -> Result<()> {
+    let mut lock = disk_lock.filter(|_| step.destructive).map(DeviceLock::new);
     for c in &step.commands {
+        if let Some(l) = lock.as_mut() {
+            // udevadm waits for udevd, which waits for this lock to go.
+            if is_udevadm(c) { l.release() } else { l.acquire()? }
+        }
         runner.run(&command(c, secrets)?)?;
+    }
+    if let Some(l) = lock.as_mut().filter(|_| !step.files.is_empty()) {
+        l.acquire()?;
     }
     for f in &step.files {
         write_file(runner, f, secrets)?;
     }
+    drop(lock);
     if let Some(c) = step.check.iter().filter(|c| c.verify).find(|c| !check_holds(runner, c, secrets)) {
         return Err(Error::command(format!("step {} ran, but its check does not hold", step.id)).caused_by(format!(
             "`{}` did not give {}",

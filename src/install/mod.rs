@@ -3,15 +3,17 @@
 //! what holds it; a disk with contents needs `--wipe`; a person types the disk's name or passes
 //! `--yes`), the secrets, then every step with its check (done steps are skipped, so a re-run
 //! resumes), a receipt after each, and on failure the undo of what is active and a statement of
-//! the disk's state with the command that resumes.
+//! the disk's state, read from the disk, with the command that resumes. One install per disk
+//! and per state directory runs at a time ([`lock`]).
 
 pub mod exec;
+pub mod lock;
 pub mod receipt;
 pub mod secrets;
 
 use crate::error::{Error, Result};
 use crate::plan::{self, Phase, Plan, Step};
-use crate::probe::Facts;
+use crate::probe::{BlockDevice, Facts};
 use crate::runner::Runner;
 use receipt::{Outcome, Receipt, StepResult};
 use secrets::Prompter;
@@ -36,6 +38,12 @@ pub struct Options {
     /// Steps whose checks were asked just before `execute` (the gate asks the partition
     /// step's): whether they held, so they are not asked twice.
     pub known_done: Vec<(String, bool)>,
+    /// The whole disk's device node, locked while a destructive step writes it
+    /// ([`lock::DeviceLock`]); `None`: nothing is locked (tests with a fake runner).
+    pub disk_lock: Option<PathBuf>,
+    /// The disk as the gate saw it (its lsblk tree), for [`disk_state`]'s "unchanged"; `None`:
+    /// not known, so the disk is never called unchanged.
+    pub disk_before: Option<BlockDevice>,
 }
 
 /// Progress output: one line per event, text or JSON.
@@ -151,35 +159,85 @@ pub fn confirm(plan: &Plan, now: &plan::Target, opts: &Options, p: &mut dyn Prom
     if ok { Ok(()) } else { Err(Error::input("not confirmed; nothing was changed").hint(hint)) }
 }
 
-/// What is on the disk after the steps in `done`, in one sentence, for failure reports.
-pub fn disk_state(plan: &Plan, done: &[String]) -> String {
-    let has = |id: &str| done.iter().any(|d| d == id);
-    let c = &plan.config;
+/// What the disk holds now, in one sentence, for a failure report and the `--until` stop
+/// message. Read from the disk, never assumed from what this run did: another run, or a
+/// person, may have changed it, and a step this run never ran may be done. Each state-bearing
+/// step of the plan is asked whether its check holds now (with the secrets gathered), each
+/// only when the one it lies on holds (the ESP and the LUKS container on this plan's GPT, the
+/// pool in that container, the configuration and the system on the pool). When none holds,
+/// the disk is probed again as the gate probed it and compared with what the gate saw
+/// (`before`): it is "unchanged" only when they are equal; otherwise what it holds now is
+/// said.
+pub fn disk_state(
+    runner: &impl Runner,
+    plan: &Plan,
+    secrets: &secrets::Secrets,
+    before: Option<&BlockDevice>,
+) -> String {
+    let holds = |s: &Step| exec::is_done(runner, s, secrets);
+    let step = |id: &str| plan.steps.iter().find(|s| s.id == id);
+    let done = |id: &str| step(id).is_some_and(holds);
     let mut parts = Vec::new();
-    if has("partition") {
+    if done("partition") {
         parts.push("this plan's GPT (ESP + LUKS partition)".to_string());
+        if done("format-esp") {
+            parts.push(format!("a FAT32 ESP {}", plan.ids.esp_uuid));
+        }
+        if done("luks-format") {
+            parts.push(format!("a LUKS2 container {}", plan.ids.luks_uuid));
+            if done("pool-create") {
+                let c = &plan.config;
+                let n = plan.steps.iter().filter(|s| s.id.starts_with("dataset:") && holds(s)).count();
+                parts.push(format!("the pool {} with {n} of {} datasets", c.pool.name, c.datasets.len()));
+                if step("write-config").is_some_and(|s| exec::files_hold(runner, s)) {
+                    parts.push("the generated configuration in /persist/etc/nixos".to_string());
+                }
+                if done("nixos-install") {
+                    parts.push("an installed NixOS".to_string());
+                }
+            }
+        }
     }
-    if has("format-esp") {
-        parts.push(format!("a FAT32 ESP {}", plan.ids.esp_uuid));
+    let path = &plan.target.disk.path;
+    if !parts.is_empty() {
+        return format!("{path} now holds {}", parts.join(", "));
     }
-    if has("luks-format") {
-        parts.push(format!("a LUKS2 container {}", plan.ids.luks_uuid));
+    let read = crate::probe::probe(runner).and_then(|facts| {
+        let target = plan::target::from_facts(&facts, path)?;
+        Ok((facts.find_disk(path).cloned(), target.disk.contents))
+    });
+    let (now, contents) = match read {
+        Ok(r) => r,
+        Err(e) => {
+            return format!(
+                "what {path} holds now could not be read ({}); none of this plan's work is on it",
+                e.message
+            );
+        }
+    };
+    if let (Some(b), Some(n)) = (before, &now)
+        && same_contents(b, n)
+    {
+        return format!("{path} is unchanged");
     }
-    if has("pool-create") {
-        let n = plan.steps.iter().filter(|s| s.id.starts_with("dataset:") && has(&s.id)).count();
-        parts.push(format!("the pool {} with {n} of {} datasets", c.pool.name, c.datasets.len()));
+    let what = if contents.is_empty() { "nothing blankroot can see".to_string() } else { contents.join("; ") };
+    match before {
+        Some(_) => format!("{path} is not as the install found it: it now holds {what}, none of it this plan's"),
+        None => format!("{path} now holds {what}, none of it this plan's"),
     }
-    if has("write-config") {
-        parts.push("the generated configuration in /persist/etc/nixos".to_string());
+}
+
+/// Whether two lsblk views of a disk show the same contents: partitions, signatures, ids and
+/// sizes, leaving out what is only in use (mount points, open mappings).
+fn same_contents(a: &BlockDevice, b: &BlockDevice) -> bool {
+    fn contents(d: &BlockDevice) -> BlockDevice {
+        BlockDevice {
+            mountpoints: Vec::new(),
+            children: d.children.iter().filter(|c| c.kind == "part").map(contents).collect(),
+            ..d.clone()
+        }
     }
-    if has("nixos-install") {
-        parts.push("an installed NixOS".to_string());
-    }
-    if parts.is_empty() {
-        format!("{} is unchanged", plan.target.disk.path)
-    } else {
-        format!("{} now holds {}", plan.target.disk.path, parts.join(", "))
-    }
+    contents(a) == contents(b)
 }
 
 /// Where `install` keeps the plan and the receipt unless `--state-dir` says otherwise.
@@ -216,7 +274,6 @@ pub fn execute(
     receipt.save(&receipt_path)?;
     let n = steps_to_run(plan, opts.until);
     let total = plan.steps.len();
-    let mut reached: Vec<String> = Vec::new();
     // Set once a `starts_over` step has run: from then on no later step can be done already.
     let mut fresh = false;
     for (i, step) in plan.steps[..n].iter().enumerate() {
@@ -224,7 +281,7 @@ pub fn execute(
         let label = format!("[{:>2}/{total}] {}", i + 1, step.title);
         rep.start(&step.id, &label);
         let known = opts.known_done.iter().find(|(id, _)| *id == step.id).map(|(_, d)| *d);
-        match run_one(runner, step, secrets, known, fresh) {
+        match run_one(runner, step, secrets, known, fresh, opts.disk_lock.as_deref()) {
             Ok(result) => {
                 fresh |= step.starts_over && result == StepResult::Done;
                 let secs = t.elapsed().as_secs_f64();
@@ -235,7 +292,6 @@ pub fn execute(
                 );
                 receipt.record(&step.id, result, secs, None);
                 receipt.save(&receipt_path)?;
-                reached.push(step.id.clone());
                 pause_if_asked(&step.id);
             }
             Err(e) => {
@@ -245,20 +301,10 @@ pub fn execute(
                     &format!("FAILED ({secs:.1} s)"),
                 );
                 receipt.record(&step.id, StepResult::Failed, secs, Some(e.render()));
-                let mut undo_errors = Vec::new();
-                for s in plan.steps[..=i].iter().rev() {
-                    match exec::revert_step(runner, s, secrets) {
-                        exec::Undo::Inactive => {}
-                        exec::Undo::Failed(err) => undo_errors.push(format!("{}: {err}", s.id)),
-                        exec::Undo::Undone => {
-                            rep.event(
-                                serde_json::json!({"event": "undo", "id": s.id}),
-                                &format!("        undone: {}", s.title),
-                            );
-                            receipt.record(&s.id, StepResult::Reverted, 0.0, None);
-                        }
-                    }
-                }
+                // Asked before the undo: what the disk holds, with the pool still imported
+                // (the undo exports it and closes LUKS; neither changes the disk's contents).
+                let state = disk_state(runner, plan, secrets, opts.disk_before.as_ref());
+                let undo_errors = undo(runner, &plan.steps[..=i], secrets, rep, &mut receipt);
                 receipt.outcome = Outcome::Failed;
                 receipt.save(&receipt_path)?;
                 // The step's own error becomes the first cause; its hint (if any) a later one.
@@ -267,7 +313,7 @@ pub fn execute(
                         .caused_by(&e.message);
                 err.causes.extend(e.causes);
                 err.causes.extend(e.hint);
-                err.causes.push(disk_state(plan, &reached));
+                err.causes.push(state);
                 for u in undo_errors {
                     err.causes.push(format!("could not undo {u}"));
                 }
@@ -287,7 +333,7 @@ pub fn execute(
             n.checked_sub(1)
                 .and_then(|last| plan.steps.get(last))
                 .map_or(opts.until.map_or("none", Phase::name), |s| s.phase.name()),
-            disk_state(plan, &reached),
+            disk_state(runner, plan, secrets, opts.disk_before.as_ref()),
             resume_command(plan_path, &Options { until: None, ..opts.clone() })
         )
     } else {
@@ -295,6 +341,29 @@ pub fn execute(
     };
     rep.event(serde_json::json!({"event": "end", "outcome": receipt.outcome, "receipt": receipt_path}), &text);
     Ok(receipt.outcome)
+}
+
+/// Undoes, in reverse, what `steps` left active (unmount, export, close), recording each;
+/// returns what could not be undone.
+fn undo(
+    runner: &impl Runner,
+    steps: &[Step],
+    secrets: &secrets::Secrets,
+    rep: &mut Reporter,
+    receipt: &mut Receipt,
+) -> Vec<String> {
+    let mut errors = Vec::new();
+    for s in steps.iter().rev() {
+        match exec::revert_step(runner, s, secrets) {
+            exec::Undo::Inactive => {}
+            exec::Undo::Failed(err) => errors.push(format!("{}: {err}", s.id)),
+            exec::Undo::Undone => {
+                rep.event(serde_json::json!({"event": "undo", "id": s.id}), &format!("        undone: {}", s.title));
+                receipt.record(&s.id, StepResult::Reverted, 0.0, None);
+            }
+        }
+    }
+    errors
 }
 
 /// Test hook of the VM tier's power-cut test (tests/vm_e2e.rs): with
@@ -324,13 +393,14 @@ pub fn test_hooks() -> bool {
 
 /// Runs one step unless it is done (or can be brought back by its resume commands). `known`:
 /// whether its checks held when asked just before; `fresh`: a `starts_over` step ran, so
-/// nothing is done yet and nothing is asked.
+/// nothing is done yet and nothing is asked; `disk_lock`: see [`exec::run_step`].
 fn run_one(
     runner: &impl Runner,
     step: &Step,
     secrets: &secrets::Secrets,
     known: Option<bool>,
     fresh: bool,
+    disk_lock: Option<&Path>,
 ) -> Result<StepResult> {
     if !fresh {
         if known.unwrap_or_else(|| exec::is_done(runner, step, secrets)) {
@@ -345,6 +415,6 @@ fn run_one(
             }
         }
     }
-    exec::run_step(runner, step, secrets)?;
+    exec::run_step(runner, step, secrets, disk_lock)?;
     Ok(StepResult::Done)
 }

@@ -127,6 +127,14 @@ pub fn build(config: &Config, target: &Target, ids: &Identities) -> Result<Plan>
         ids.luks_partuuid.to_uppercase(),
         config.luks.name,
     );
+    // First the resume record (config + ids) into the gap before the first partition, so a
+    // re-run finds this install on the disk after a power cut empties the installer's RAM
+    // state directory (plan::record).
+    let record = super::record::Record::new(config, ids).to_text().ok_or_else(|| {
+        Error::input("the config is too large to keep on the disk for a resume (more than 768 KiB as JSON)")
+            .hint("shorten the config's lists (persisted paths, ignore patterns, users)")
+    })?;
+    s.commands.push(PlannedCommand { argv: super::record::write_argv(dev), stdin: Some(Stdin::Text(record)) });
     s.commands.push(PlannedCommand {
         argv: ["sfdisk", "--wipe", "always", "--wipe-partitions", "always", dev].map(String::from).to_vec(),
         stdin: Some(Stdin::Text(script)),
@@ -142,12 +150,21 @@ pub fn build(config: &Config, target: &Target, ids: &Identities) -> Result<Plan>
 
     let mut s = step("format-esp", Phase::Disk, format!("Format the ESP {esp} as FAT32"));
     s.destructive = true;
-    s.commands.push(cmd(&["mkfs.fat", "-F", "32", "-n", "ESP", "-i", &ids.esp_volume_id(), &esp]));
-    // Durable before it counts as done: a power cut must not leave a half-written FAT behind a
-    // check that passes (the VM tier's power-cut test found this).
+    // The planned volume id is given only once the whole file system is on the disk: mkfs.fat
+    // writes its boot sector (and the id) first and the FATs after, so a power cut inside it
+    // could leave the planned id on a half-written FAT. Formatted with another id (the
+    // planned one's complement), synced, then given the planned id (`fatlabel -i`, dosfstools
+    // ≥ 4.2, the package of mkfs.fat) and synced: the id check alone then proves a complete
+    // ESP. (It used to be `fsck.fat -n`, which exits 1 for the dirty bit the kernel sets while
+    // the ESP is mounted: after a power cut with /boot mounted a resume formatted the ESP
+    // again; the VM tier's power-cut chain found it.)
+    let planned = ids.esp_volume_id();
+    let other = u32::from_str_radix(&planned, 16).map_or_else(|_| "00000000".to_string(), |v| format!("{:08X}", !v));
+    s.commands.push(cmd(&["mkfs.fat", "-F", "32", "-n", "ESP", "-i", &other, &esp]));
+    s.commands.push(cmd(&["sync"]));
+    s.commands.push(cmd(&["fatlabel", "-i", &esp, &planned]));
     s.commands.push(cmd(&["sync"]));
     s.check.push(check(&["blkid", "-p", "-s", "UUID", "-o", "value", &esp], Expect::Stdout(ids.esp_uuid.clone())));
-    s.check.push(check(&["fsck.fat", "-n", &esp], Expect::Success));
     steps.push(s);
 
     let mut s = step("luks-format", Phase::Disk, format!("Encrypt {luks} with LUKS2"));
@@ -352,6 +369,16 @@ pub fn build(config: &Config, target: &Target, ids: &Identities) -> Result<Plan>
     let mut s = step("luks-close", Phase::Finish, format!("Close {mapper}"));
     s.commands.push(cmd(&["cryptsetup", "close", &config.luks.name]));
     s.check.push(check(&["cryptsetup", "status", &config.luks.name], Expect::Failure));
+    steps.push(s);
+    let mut s =
+        step("forget-resume", Phase::Finish, format!("Zero the resume record on {dev} (the install is complete)"));
+    s.commands.push(cmd_owned(super::record::clear_argv(dev)));
+    s.check.push(Check {
+        argv: super::record::cleared_check_argv(dev),
+        stdin: None,
+        expect: Expect::Success,
+        verify: true,
+    });
     steps.push(s);
 
     let mut destroys = vec![format!(

@@ -7,6 +7,7 @@
 
 mod build;
 pub mod ids;
+pub mod record;
 mod render;
 pub mod saved;
 pub mod target;

@@ -171,6 +171,9 @@ fn compare_steps(theirs: &Plan, ours: &Plan) -> Result<()> {
         }
         if let Some((field, a, b)) = first_difference("", &json(t), &json(o)) {
             let field = field.trim_start_matches('.');
+            if let Some(inner) = record_difference(t, o) {
+                return Err(differs(&format!("in step {n} ({}), its {inner}", excerpt(&o.id))));
+            }
             return Err(differs(&format!("in step {n} ({}), its {field} is {a}; blankroot's is {b}", excerpt(&o.id))));
         }
     }
@@ -190,6 +193,20 @@ fn compare_steps(theirs: &Plan, ours: &Plan) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Where two steps' resume records (plan::record: the partition step's stdin) differ, when
+/// they do: the config or id inside, rather than a long line of JSON.
+fn record_difference(theirs: &super::Step, ours: &super::Step) -> Option<String> {
+    let record = |s: &super::Step| -> Option<super::record::Record> {
+        s.commands.iter().find_map(|c| match &c.stdin {
+            Some(super::Stdin::Text(t)) => super::record::parse(t.as_bytes()).ok(),
+            _ => None,
+        })
+    };
+    let (a, b) = (record(theirs)?, record(ours)?);
+    let (field, a, b) = first_difference("resume record's", &json(&a), &json(&b))?;
+    Some(format!("{} is {a}; blankroot's is {b}", field.replacen("resume record's.", "resume record's ", 1)))
 }
 
 fn differs(what: &str) -> Error {
@@ -213,7 +230,7 @@ fn show(v: &Value) -> String {
 /// The first place (`path`) where two JSON values differ, with each side shown; `None` when
 /// equal. (The values are serialised plans, as deep as the Plan type, never the input's
 /// nesting.)
-fn first_difference(path: &str, a: &Value, b: &Value) -> Option<(String, String, String)> {
+pub(crate) fn first_difference(path: &str, a: &Value, b: &Value) -> Option<(String, String, String)> {
     if a == b {
         return None;
     }

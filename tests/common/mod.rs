@@ -4,6 +4,7 @@
 
 pub mod config_check;
 pub mod doctor;
+pub mod host_devices;
 pub mod stage1;
 pub mod stage1_tier;
 pub mod vm;

@@ -219,7 +219,7 @@ fn order_cases() -> Vec<Case> {
             |v| {
                 steps(v).pop();
             },
-            &["luks-close"],
+            &["forget-resume"],
         ),
         mutated(
             "step-duplicated",
