@@ -1,8 +1,12 @@
 //! Benchmark: how long `blankroot plan` takes, probing included. Prints figures; asserts
 //! nothing about time (the machines are shared and noisy). Target: under 50 ms per plan.
+//! Before timing anything it runs it once and checks that it did its job (exit status 0, the
+//! plan's heading, every step and the closing "N steps." line; the JSON plan reads back with
+//! the same steps); a wrong first run fails the benchmark (exit 1) instead of timing it.
 //!
 //! Run: `cargo bench --bench plan` (or scripts/bench.sh).
 
+use blankroot::plan::Plan;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -30,6 +34,40 @@ fn time<F: FnMut()>(n: usize, mut f: F) -> Vec<Duration> {
         .collect()
 }
 
+/// Fails the benchmark (exit 1): what it was about to time does not do its job.
+fn fail(what: &str, why: &str) -> ! {
+    eprintln!("error: the benchmark's first run of {what} is wrong, so it is not timed\n  caused by: {why}");
+    std::process::exit(1)
+}
+
+/// What a human-format plan of `p`'s shape must show: the heading naming the disk, every step
+/// numbered with its id, and the closing count. `text` may come from another run (other ids).
+fn check_human(what: &str, p: &Plan, text: &str) {
+    let heading = format!("blankroot {} plan: NixOS on {} (", p.blankroot_version, p.target.disk.path);
+    if !text.starts_with(&heading) {
+        fail(what, &format!("the plan does not start with {heading:?}: {:?}", text.lines().next()));
+    }
+    for (n, s) in p.steps.iter().enumerate() {
+        let line = format!("{:>3}. ", n + 1);
+        if !text.lines().any(|l| l.starts_with(&line) && l.ends_with(&format!("[{}]", s.id))) {
+            fail(what, &format!("no line {line:?}…\"[{}]\" for step {}", s.id, n + 1));
+        }
+    }
+    let end = format!("{} steps. Nothing has been changed.", p.steps.len());
+    if !text.lines().any(|l| l.starts_with(&end)) {
+        fail(what, &format!("no closing line {end:?}"));
+    }
+}
+
+/// The same steps, in the same order, as `p`.
+fn check_json(what: &str, p: &Plan, text: &str) {
+    let q = Plan::from_json(text).unwrap_or_else(|e| fail(what, &format!("the JSON plan does not read back: {e}")));
+    let ids = |p: &Plan| p.steps.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
+    if ids(&q) != ids(p) {
+        fail(what, &format!("its steps are {:?}, blankroot's {:?}", ids(&q), ids(p)));
+    }
+}
+
 fn main() {
     use blankroot::cli::{ConfigArgs, Format, PlanArgs};
     // `cargo test --all-targets` runs benches too, without `--bench`: nothing to measure then.
@@ -43,9 +81,20 @@ fn main() {
         format: Format::Human,
         output: None,
     };
+    let plan = |what: &str, a: &PlanArgs| {
+        blankroot::cli::make_plan(a).unwrap_or_else(|e| fail(what, &format!("make_plan failed: {e}")))
+    };
 
     println!("blankroot plan benchmark (target: under 50 ms per plan, probing included)");
     let ex = args(true, None);
+    let what = "the in-process plan of the example machine";
+    let p = plan(what, &ex);
+    if p.steps.len() < 20 {
+        fail(what, &format!("only {} steps", p.steps.len()));
+    }
+    check_human(what, &p, &blankroot::plan::human(&p));
+    check_json(what, &p, &p.to_json());
+    println!("checked: the example machine's plan has {} steps; text and JSON show every one", p.steps.len());
     stats(
         "in-process: example machine, probe+config+plan+render",
         time(500, || {
@@ -56,10 +105,16 @@ fn main() {
     );
 
     // The real probe of this machine: lsblk, /sys/firmware/efi, /dev/disk/by-id, tools.
-    let facts = blankroot::probe::probe(&blankroot::runner::Local::default()).expect("probe this machine");
+    let facts = blankroot::probe::probe(&blankroot::runner::Local::default())
+        .unwrap_or_else(|e| fail("the probe of this machine", &e.to_string()));
     let disk = facts.block_devices.iter().find(|d| d.kind == "disk" && d.size_bytes >= 6 << 30).map(|d| d.path.clone());
+    let mut real_plan = None;
     if let Some(disk) = &disk {
         let real = args(false, Some(disk.clone()));
+        let what = format!("the in-process plan of this machine ({disk})");
+        let rp = plan(&what, &real);
+        check_human(&what, &rp, &blankroot::plan::human(&rp));
+        real_plan = Some(rp);
         stats(
             &format!("in-process: this machine ({disk}), real probe+plan+render"),
             time(100, || {
@@ -75,11 +130,25 @@ fn main() {
     let exe = env!("CARGO_BIN_EXE_blankroot");
     let run = |extra: &[&str]| {
         let out = Command::new(exe).arg("plan").args(extra).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        if !out.status.success() {
+            fail(&format!("`blankroot plan {}`", extra.join(" ")), &String::from_utf8_lossy(&out.stderr));
+        }
+        out.stdout
     };
-    stats("process: `blankroot plan --example`", time(100, || run(&["--example"])));
-    stats("process: `blankroot plan --example --format json`", time(100, || run(&["--example", "--format", "json"])));
-    if let Some(disk) = &disk {
-        stats(&format!("process: `blankroot plan --disk {disk}` (real probe)"), time(50, || run(&["--disk", disk])));
+    let text = |b: Vec<u8>| String::from_utf8(b).unwrap_or_else(|e| fail("`blankroot plan`", &e.to_string()));
+    check_human("`blankroot plan --example`", &p, &text(run(&["--example"])));
+    check_json("`blankroot plan --example --format json`", &p, &text(run(&["--example", "--format", "json"])));
+    stats("process: `blankroot plan --example`", time(100, || drop(run(&["--example"]))));
+    stats(
+        "process: `blankroot plan --example --format json`",
+        time(100, || drop(run(&["--example", "--format", "json"]))),
+    );
+    if let (Some(disk), Some(rp)) = (&disk, &real_plan) {
+        check_human(&format!("`blankroot plan --disk {disk}`"), rp, &text(run(&["--disk", disk])));
+        stats(
+            &format!("process: `blankroot plan --disk {disk}` (real probe)"),
+            time(50, || drop(run(&["--disk", disk]))),
+        );
     }
+    println!("checked: every timed run exited 0");
 }

@@ -8,6 +8,13 @@
 //! started -> finished), and the time from the passphrase reaching systemd-cryptsetup ("Set
 //! cipher …") to "Switching root.". Target: under 1 s added at 100,000 files.
 //!
+//! Each boot's figures count only when the boot did what it stands for (else the benchmark
+//! panics, exit 101): the install ran every phase (`Tier::install`), each boot completed with
+//! the passphrase typed once, a boot with the rollback rolled back exactly once and in order
+//! with everything persisted intact (`Tier::assert_rolled_back`) and without the files the
+//! boot before wrote, the files were written as asked, and the boot without the rollback unit
+//! ran no rollback and kept the root as the boot before left it.
+//!
 //! Run: `cargo bench --bench stage1_rollback` (root, the VM kit: tests/vm/kit.sh).
 
 #[path = "../tests/common/mod.rs"]
@@ -37,6 +44,20 @@ fn figures(j: &[Entry]) -> (Option<f64>, f64) {
     (rollback, secs(switch - pass))
 }
 
+/// The boot `case` did what it stands for (see the module's doc); panics otherwise.
+fn check_boot(t: &Tier, case: &str, shape: Shape, rollback: Option<f64>) {
+    let root = t.out(case, "root-ls.txt");
+    let canary = root.lines().any(|l| l == "rollback-canary");
+    if shape == Shape::NoRollback {
+        assert!(rollback.is_none(), "{case}: the rollback ran without its unit");
+        assert!(canary, "{case}: without the rollback unit the root must keep the last boot's canary:\n{root}");
+    } else {
+        t.assert_rolled_back(case);
+        let var = t.out(case, "var-ls.txt");
+        assert!(!var.lines().any(|l| l == "bench"), "{case}: the files the boot before wrote survived:\n{var}");
+    }
+}
+
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return; // `cargo test --all-targets` builds benches; run only under `cargo bench`
@@ -53,6 +74,11 @@ fn main() {
     for (case, shape, next, what) in boots {
         t.boot(case, shape, &[(0, PASSPHRASE)], next);
         let (rollback, total) = figures(&t.journal(case));
+        check_boot(&t, case, shape, rollback);
+        if let Some(n) = next.strip_prefix("files=") {
+            let f = t.out(case, "files.txt");
+            assert!(f.starts_with(&format!("{n} files written")), "{case}: asked for {n} files, wrote: {f:?}");
+        }
         let rb = rollback.map_or("-".to_string(), |r| format!("{r:.3}"));
         println!("{what:<34} {rb:>12} {total:>26.2}");
         if let Ok(f) = std::fs::read_to_string(t.v.share().join(format!("out/{case}/files.txt"))) {

@@ -1,3 +1,4 @@
+#!/bin/bash
 # The install benchmark (benches/install_vm.rs): in one boot, for each config in
 # /share/bench-configs, the same install up to the config phase onto disk bench01, done by
 # `blankroot install` and by the plain script plan-to-sh.jq makes from blankroot's plan, in

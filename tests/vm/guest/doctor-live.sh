@@ -1,3 +1,4 @@
+#!/bin/bash
 # doctor on the "installer" (the kit, booted with UEFI firmware and an SMBIOS UUID as libvirt
 # gives one): the install disk disk01 has a serial; vdc has none. Results: out/doctor-*.json
 # and .rc. The kit has no NixOS tools, so doctor must report them (an error, exit 3).

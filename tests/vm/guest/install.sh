@@ -1,9 +1,10 @@
+#!/bin/bash
 # Boot 1: plan and install the seed's layout onto disk01 (stopping before nixos-install), then
 # read everything back for the host, write a canary into root and files into /persist and
 # /home, and close the disk.
 . /share/common.sh
 D=$(disk disk01)
-sha256sum "$(disk disk02)" | cut -d' ' -f1 > "$OUT/disk02.before"
+sha256_of "$(disk disk02)" > "$OUT/disk02.before"
 "$B" plan --config $S/cfg.toml --format json -o $S/plan.json
 # As on the NixOS installer: /etc/hostid is a symlink into a read-only store, which
 # zgenhostid's fopen follows (and fails on); blankroot must replace the link.
@@ -13,9 +14,14 @@ mount --bind /tmp/ro-store /tmp/ro-store
 mount -o remount,bind,ro /tmp/ro-store
 ln -sfn /tmp/ro-store/hostid /etc/hostid
 if zgenhostid -f 0a0b0c0d 2> "$OUT/zgenhostid-on-link.err"; then echo wrote; else echo refused; fi > "$OUT/zgenhostid-on-link.txt"
+# Two watches for a secret on an argv or environment: stand-ins on PATH for the tools that are
+# handed one log every call (argv and environment as received), and a scan of every process.
+secret_standins $S/plan.json
 start_leak_scan
-install_marked --plan $S/plan.json --yes --passphrase-file /tmp/passphrase --until config --state-dir $S/state
+PATH=/tmp/standins:$PATH install_marked --plan $S/plan.json --yes --passphrase-file /tmp/passphrase --until config \
+    --state-dir $S/state
 stop_leak_scan
+cp /tmp/standins.log "$OUT/standins.log"
 mark installed
 sfdisk --json "$D" > "$OUT/sfdisk.json"
 blkid -p -o export "$D-part1" > "$OUT/esp.blkid"
@@ -39,4 +45,4 @@ echo home > /mnt/home/keep.txt
 umount -R /mnt
 zpool export rpool
 cryptsetup close cryptroot
-sha256sum "$(disk disk02)" | cut -d' ' -f1 > "$OUT/disk02.after"
+sha256_of "$(disk disk02)" > "$OUT/disk02.after"

@@ -1,3 +1,4 @@
+#!/bin/bash
 # Living with the rollback, boot 1: install, then on the installed tree (/mnt) leave state as
 # a day would, ask `blankroot diff`, `blankroot persist /var/lib/foo`, ask diff again, arm
 # verify-rollback, close. Results in out/life/.

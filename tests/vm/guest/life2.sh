@@ -1,3 +1,4 @@
+#!/bin/bash
 # Living with the rollback, boot 2 (and 3): as stage 1 would, open LUKS, import, roll back
 # (unless /share/no-rollback exists: boot 3 shows verify-rollback fail), mount the datasets
 # and bind every persisted directory of the new blankroot.toml (the host lists them in

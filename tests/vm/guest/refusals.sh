@@ -1,6 +1,8 @@
+#!/bin/bash
 # Each busy or non-empty state of disk03 makes `blankroot install` refuse, naming what holds
 # the disk, and leaves the disk byte-identical: the host digests the whole 6 GiB image before
-# and after each attempt (host_digest). Results in out/refuse-<case>.{rc,err,disk}.
+# and after each attempt (host_digest: a 64-hex-digit sha256, or the scenario fails). Results
+# in out/refuse-<case>.{rc,err,disk}.
 . /share/common.sh
 D=$(disk disk03)
 P="$D-part1"
@@ -27,7 +29,8 @@ set +e
     > "$OUT/refuse-doctor.out" 2> "$OUT/refuse-doctor.err"
 echo $? > "$OUT/refuse-doctor.rc"
 set -e
-if [ "$(host_digest doctor-after)" = "$before" ]; then echo same; else echo CHANGED; fi > "$OUT/refuse-doctor.disk"
+after=$(host_digest doctor-after)
+if [ "$after" = "$before" ]; then echo same; else echo CHANGED; fi > "$OUT/refuse-doctor.disk"
 
 # A file system on the whole disk, no partition table.
 mkfs.ext4 -q "$D"

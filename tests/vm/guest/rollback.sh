@@ -1,3 +1,4 @@
+#!/bin/bash
 # Boot 2: as stage 1 would: open LUKS, import the pool from /dev/disk/by-id, run the rollback
 # command the host extracted from the generated blankroot.nix, then mount and look.
 . /share/common.sh

@@ -1,3 +1,4 @@
+#!/bin/bash
 # Stage-1 tier, boot 1 (the kit, UEFI): every phase of `blankroot install` with stand-ins for
 # nixos-generate-config, nixos-install and nixos-version on PATH (blankroot itself runs the real
 # unmount, pool export and LUKS close); then the base of the stage-1 initrd from this guest's

@@ -1,3 +1,4 @@
+#!/bin/bash
 # Stage-1 tier, every boot through the systemd initrd (tests/vm_stage1.rs). Runs after the
 # switch-root, in the kit's tools (stage1-system-init.sh chroots into the kit disk), with the
 # installed system at /installed exactly as stage 1 left it and this boot's /run (the initrd's
@@ -29,7 +30,7 @@ zfs list -H -o name -r rpool > "$O/datasets.txt"
 next=$(cat $S/next 2>/dev/null || true)
 case "$next" in
   destroy-blank) zfs destroy rpool/local/root@blank ;;
-  fix) bash -eu $S/fix.sh > "$O/fix.out" 2>&1 ;;
+  fix) bash -euo pipefail $S/fix.sh > "$O/fix.out" 2>&1 ;;
   files=*)
     n=${next#files=}
     mkdir -p $I/var/lib/bench

@@ -1,3 +1,4 @@
+#!/bin/bash
 # A step fails half way: this live system cannot mount FAT (modprobe of vfat is made to fail,
 # as on a system without the module), so `mount:/boot` fails after LUKS is open, the pool
 # created and the root mounted. blankroot must undo what is active (unmount /mnt, export the
@@ -24,7 +25,7 @@ rm /etc/modprobe.d/blankroot-test-novfat.conf
 sed -n 's/^  hint: fix the cause, then resume (done steps are skipped): //p' "$OUT/undo-1.err" > "$OUT/undo-resume.txt"
 [ -s "$OUT/undo-resume.txt" ] || { echo "no resume command in:"; cat "$OUT/undo-1.err"; exit 1; }
 set +e
-sh -c "$(cat "$OUT/undo-resume.txt")" > "$OUT/undo-2.out" 2> "$OUT/undo-2.err"
+bash -c "$(cat "$OUT/undo-resume.txt")" > "$OUT/undo-2.out" 2> "$OUT/undo-2.err"
 echo $? > "$OUT/undo-2.rc"
 set -e
 cp /tmp/state/receipt.json "$OUT/undo-receipt-2.json"

@@ -1,3 +1,4 @@
+#!/bin/bash
 # Captures real `zfs diff` output for the parser's fixtures (tests/fixtures/zdiff): a dataset
 # whose snapshot holds files, then every kind of change, with odd names: spaces, a newline, a
 # tab, a backslash, non-UTF-8 bytes, a rename, a hard link (link count), a symlink, a pipe,
