@@ -10,10 +10,8 @@
 mod common;
 
 use blankroot::plan::{self, Expect, Identities, Plan, Stdin, Step, partition_path};
-use common::host_devices::{guard, host_devices};
-use std::io::Write;
+use common::host_devices::{guard, host_devices, run_guarded};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 /// The disk names the tests plan for: a kernel name, one whose partitions take a `p`, a by-id link.
 const DISKS: [&str; 3] = ["/dev/vda", "/dev/nvme0n1", "/dev/disk/by-id/virtio-disk01"];
@@ -33,21 +31,7 @@ fn step<'a>(p: &'a Plan, id: &str) -> &'a Step {
 /// Runs `argv` (never when [`guard`] refuses it) and returns its stdout; fails the test if the
 /// command fails.
 fn run(argv: &[String], stdin: Option<&str>) -> String {
-    if let Err(e) = guard(argv) {
-        panic!("{e}");
-    }
-    let mut child = Command::new(&argv[0])
-        .args(&argv[1..])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{}: {e}", argv[0]));
-    if let Some(s) = stdin {
-        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
+    let out = run_guarded(argv, stdin.map(str::as_bytes));
     assert!(out.status.success(), "{argv:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }

@@ -10,30 +10,14 @@ mod common;
 
 use blankroot::plan::record::{self, Absent, OFFSET, Record, SIZE};
 use blankroot::plan::{Plan, PlannedCommand, Stdin};
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 /// Runs `argv` with `/dev/vda` swapped for `img` in every argument (also inside `of=…`); refuses
 /// anything that still names a device of this machine. Returns (exit code, stdout).
 fn run_on(img: &Path, argv: &[String], stdin: Option<&[u8]>) -> (i32, Vec<u8>) {
     let img = img.to_str().unwrap();
     let argv: Vec<String> = argv.iter().map(|a| a.replace("/dev/vda", img)).collect();
-    if let Err(e) = common::host_devices::guard(&argv) {
-        panic!("{e}");
-    }
-    let mut child = Command::new(&argv[0])
-        .args(&argv[1..])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{}: {e}", argv[0]));
-    if let Some(s) = stdin {
-        child.stdin.take().unwrap().write_all(s).unwrap();
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
+    let out = common::host_devices::run_guarded(&argv, stdin);
     (out.status.code().unwrap_or(-1), out.stdout)
 }
 

@@ -73,3 +73,25 @@ pub fn guard(argv: &[String]) -> Result<(), String> {
         "refusing to run {argv:?}: {bad:?} still name a device of this host (the swap to image files missed them)"
     ))
 }
+
+/// Runs `argv` with `stdin`, never when [`guard`] refuses it (the test fails instead), and
+/// returns what it left: the one way the image-file tests start a real tool.
+pub fn run_guarded(argv: &[String], stdin: Option<&[u8]>) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    if let Err(e) = guard(argv) {
+        panic!("{e}");
+    }
+    let mut child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e}", argv[0]));
+    if let Some(s) = stdin {
+        child.stdin.take().unwrap().write_all(s).unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
