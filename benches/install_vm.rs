@@ -21,7 +21,7 @@
 //! `BLANKROOT_BENCH_ROUNDS` (default 3), `BLANKROOT_BENCH_CONFIGS` (default "default fastkdf").
 
 #[allow(dead_code)]
-#[path = "../tests/common/vm.rs"]
+#[path = "../tests/it/common/vm.rs"]
 mod vm;
 
 use std::collections::BTreeMap;

@@ -17,7 +17,7 @@
 //!
 //! Run: `cargo bench --bench stage1_rollback` (root, the VM kit: tests/vm/kit.sh).
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use common::stage1::Shape;

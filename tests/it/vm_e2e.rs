@@ -5,7 +5,7 @@
 //!
 //! Each test prints what it checked.
 
-mod common;
+use crate::common;
 
 use blankroot::plan::{Content, Plan};
 use common::vm::{Chain, SECRETS, Vm, answer_digest_requests, assert_set_here, prop, props, tail};

@@ -6,7 +6,7 @@
 //! (tests/libvirt/libvirtd.sh, run by scripts/test): a domain is fixed through virsh, started,
 //! and libvirt is seen to pick a non-secure-boot OVMF and QEMU to get the serials.
 
-mod common;
+use crate::common;
 
 use blankroot::libvirt::fix::{self, Change, Options};
 use blankroot::libvirt::{Request, Source, run};

@@ -4,7 +4,7 @@
 //! and UUIDs, the old text kept; `--check` only reports; a file without the UUIDs is refused
 //! and nothing is written. The new text is evaluated by the real nix-instantiate first.
 
-mod common;
+use crate::common;
 
 use blankroot::nixgen;
 use std::path::Path;

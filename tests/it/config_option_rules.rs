@@ -3,7 +3,7 @@
 //! the emit-and-read round trip a saved plan's config takes. Good values beside the bad ones,
 //! so no rule is stricter than the real tools.
 
-mod common;
+use crate::common;
 
 use blankroot::config::Overrides;
 use common::config_check::*;

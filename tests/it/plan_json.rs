@@ -1,7 +1,7 @@
 //! The plan's JSON form: it round-trips, a saved plan from the fixtures still parses (schema
 //! stability), other schema versions are refused clearly, and no secret value ever appears.
 
-mod common;
+use crate::common;
 
 use blankroot::config::{self, Overrides};
 use blankroot::plan::{self, Identities, Plan, Stdin};

@@ -3,7 +3,7 @@
 //! tools are refused for the phases that need them, and a plan for another disk is refused.
 //! (Execution on real disks is tested in the VM tier.)
 
-mod common;
+use crate::common;
 
 use blankroot::error::ErrorKind;
 use blankroot::install::secrets::{Prompter, gather};

@@ -7,7 +7,7 @@
 //! disk and its partitions is swapped for an image file, and [`run`] refuses to spawn any
 //! command an argument of which still names a device of this host (`common::host_devices`).
 
-mod common;
+use crate::common;
 
 use blankroot::plan::{self, Expect, Identities, Plan, Stdin, Step, partition_path};
 use common::host_devices::{guard, host_devices, run_guarded};

@@ -7,7 +7,7 @@
 //! Destructive steps hold the whole disk's lock while their commands run, and only then
 //! (tested with util-linux's flock(1) against a file standing in for the disk).
 
-mod common;
+use crate::common;
 
 use blankroot::install::receipt::{Outcome, Receipt, StepResult};
 use blankroot::install::secrets::Secrets;
@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 /// The example machine's lsblk: an empty 20 GiB /dev/vda.
-const LSBLK: &str = include_str!("../src/example/lsblk.json");
+const LSBLK: &str = include_str!("../../src/example/lsblk.json");
 
 fn argv(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()

@@ -11,7 +11,7 @@
 //! unit has RemainAfterExit; e. @blank destroyed: the boot completes and says so, doctor names
 //! cause and fix; f. the fix doctor gives, applied: the next boot rolls back again.
 
-mod common;
+use crate::common;
 
 use common::stage1::Shape;
 use common::stage1_tier::{PASSPHRASE, PROMPT, Tier, UNIT_FAILED, UNIT_STARTING, times};

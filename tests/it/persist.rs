@@ -5,7 +5,7 @@
 //! fails half way (a full /persist) loses nothing. (The VM tier persists a path on real ZFS
 //! and shows it survive the rollback.)
 
-mod common;
+use crate::common;
 
 use blankroot::persist::{Request, run};
 use blankroot::plan::Content;

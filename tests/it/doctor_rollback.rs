@@ -3,7 +3,7 @@
 //! again, a failed rollback is reported with its message, and a missing @blank gets a fix that
 //! restores an empty root without reinstalling. The VM tier boots the real thing.
 
-mod common;
+use crate::common;
 
 use blankroot::doctor::host::LocalHost;
 use blankroot::doctor::{self, Severity};

@@ -4,7 +4,7 @@
 //! as bad input naming the step or field; and `install --plan` refuses a changed plan before it
 //! does anything.
 
-mod common;
+use crate::common;
 
 use blankroot::config::Config;
 use blankroot::error::{Error, ErrorKind};

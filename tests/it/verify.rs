@@ -5,7 +5,7 @@
 //! fails with the likely cause otherwise; a record that is not `arm`'s is an error that changes
 //! nothing. The VM tier arms, reboots with and without the rollback, and checks.
 
-mod common;
+use crate::common;
 
 use blankroot::doctor::host::LocalHost;
 use blankroot::plan::Content;

@@ -6,7 +6,7 @@
 //! it so that the step's real `cmp` check holds. A re-run's plan from the record is the plan
 //! that wrote it (`plan::record::resume_plan`, with a runner that reads the image).
 
-mod common;
+use crate::common;
 
 use blankroot::plan::record::{self, Absent, OFFSET, Record, SIZE};
 use blankroot::plan::{Plan, PlannedCommand, Stdin};

@@ -1,6 +1,6 @@
 //! The plan follows the seed's procedure exactly, in order, with checks and undo steps.
 
-mod common;
+use crate::common;
 
 use blankroot::plan::{self, Content, Expect, Identities, Phase, Plan, Step};
 

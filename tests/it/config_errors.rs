@@ -2,7 +2,7 @@
 //! hint; good input must resolve to the expected config. Positions are 1-based; the column
 //! is where the offending value (or key, or table header) starts.
 
-mod common;
+use crate::common;
 
 use blankroot::config::{Config, Initrd, Overrides, PasswordSource, parse_str};
 
@@ -525,7 +525,7 @@ fn password_typed_into_a_path_key_is_not_echoed() {
 
 #[test]
 fn fixture_with_password_never_shows_it() {
-    let text = include_str!("fixtures/config/password-in-config.toml");
+    let text = include_str!("../fixtures/configs/password-in-config.toml");
     let e = parse_str("password-in-config.toml", text, &Overrides::default()).unwrap_err();
     check(&e, "password-in-config.toml:6:12: ", "password must be");
     never_shows(&e, "hunter2");
@@ -750,7 +750,7 @@ fn pool_options_merge_in_order_and_override() {
 
 #[test]
 fn full_fixture_parses() {
-    let c = parse(include_str!("fixtures/config/full.toml")).unwrap();
+    let c = parse(include_str!("../fixtures/configs/full.toml")).unwrap();
     assert_eq!(c.disk, "/dev/disk/by-id/virtio-blankroot0");
     assert_eq!(c.hostname, "web-01");
     assert_eq!(c.host_id.as_deref(), Some("deadbeef"), "host_id is lower-cased");
@@ -792,7 +792,7 @@ fn full_fixture_parses() {
 
 #[test]
 fn custom_datasets_fixture() {
-    let c = parse(include_str!("fixtures/config/custom-datasets.toml")).unwrap();
+    let c = parse(include_str!("../fixtures/configs/home-on-root.toml")).unwrap();
     let mounts: Vec<_> = c.datasets.iter().map(|d| d.mount.as_deref().unwrap()).collect();
     assert_eq!(mounts, ["/", "/nix", "/persist", "/var/log"]);
     assert_eq!(
@@ -866,7 +866,9 @@ fn error_positions_count_characters_not_bytes() {
 #[test]
 fn emitted_config_parses_back_unchanged() {
     // The copy of blankroot.toml written to /etc/nixos must load again as the same config.
-    for text in ["", include_str!("fixtures/config/full.toml"), include_str!("fixtures/config/custom-datasets.toml")] {
+    for text in
+        ["", include_str!("../fixtures/configs/full.toml"), include_str!("../fixtures/configs/home-on-root.toml")]
+    {
         let mut c = parse(text).unwrap();
         let emitted = blankroot::config::to_toml(&c, "0badc0de");
         let back = parse(&emitted).unwrap_or_else(|e| panic!("{e}\n{emitted}"));

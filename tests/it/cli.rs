@@ -1,6 +1,6 @@
 //! The `blankroot` binary as users run it: exit codes, error shape, output formats.
 
-mod common;
+use crate::common;
 
 use blankroot::error::ErrorKind;
 use blankroot::install::receipt::{Receipt, StepResult};
@@ -368,7 +368,7 @@ fn pause_hook_child() {
 #[test]
 fn the_pause_hook_works_only_with_the_test_hooks_feature() {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "pause_hook_child", "--test-threads=1"])
+        .args(["--exact", "cli::pause_hook_child", "--test-threads=1"])
         .env("BLANKROOT_TEST_PAUSE_AFTER", "partition")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -393,6 +393,6 @@ fn the_pause_hook_works_only_with_the_test_hooks_feature() {
         let mut log = String::new();
         std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut log).unwrap();
         assert!(status.success(), "{log}");
-        assert!(log.contains("test pause_hook_child ... ok"), "the child ran the install: {log}");
+        assert!(log.contains("test cli::pause_hook_child ... ok"), "the child ran the install: {log}");
     }
 }

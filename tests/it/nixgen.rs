@@ -2,7 +2,7 @@
 //! nix-bin) and evaluated with stub module arguments, proving that every hostile value comes
 //! back exactly as written: escaping neither breaks the file nor injects Nix.
 
-mod common;
+use crate::common;
 
 use blankroot::nixgen;
 use blankroot::plan::{Content, Plan};

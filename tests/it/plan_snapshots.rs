@@ -1,7 +1,7 @@
 //! Snapshot tests (insta) of the plan, human and JSON, and of every generated file, for the
 //! representative configs. Review changes with `cargo insta review`.
 
-mod common;
+use crate::common;
 
 use blankroot::plan::{self, Content, Plan};
 

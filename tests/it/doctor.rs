@@ -5,7 +5,7 @@
 //! tests/common/doctor.rs). Every finding is produced by at least one test here or in
 //! tests/doctor_rollback.rs; the VM tier runs doctor for real (tests/vm_e2e.rs).
 
-mod common;
+use crate::common;
 
 use blankroot::doctor::host::LocalHost;
 use blankroot::doctor::{self, Finding, Mode, Severity, live};
@@ -30,7 +30,7 @@ fn live_machine() -> (tempfile::TempDir, Fake) {
     link(r, "/dev/disk/by-id/ata-QEMU_DVD-ROM_QM00001", "../../sr0");
     let tools: String = blankroot::probe::TOOLS.iter().map(|t| format!("{t}\n")).collect();
     let fake = Fake::default()
-        .on(&as_str(&argv(blankroot::probe::lsblk_cmd())), 0, include_str!("../src/example/lsblk.json"))
+        .on(&as_str(&argv(blankroot::probe::lsblk_cmd())), 0, include_str!("../../src/example/lsblk.json"))
         .on(&as_str(&argv(blankroot::probe::tools_cmd())), 0, &tools)
         .on(&as_str(&argv(blankroot::probe::pools_cmd())), 0, "no pools available\n");
     (dir, fake)
@@ -122,7 +122,7 @@ fn the_disk_missing_small_busy_or_not_empty() {
     assert!(find(&fs, "disk-in-use").what.contains("vdc1 is swap, in use"));
 
     // vda with a partition that holds a file system but is not in use: install needs --wipe.
-    let mut lsblk: serde_json::Value = serde_json::from_str(include_str!("../src/example/lsblk.json")).unwrap();
+    let mut lsblk: serde_json::Value = serde_json::from_str(include_str!("../../src/example/lsblk.json")).unwrap();
     let vda = lsblk["blockdevices"].as_array_mut().unwrap().iter_mut().find(|d| d["name"] == "vda").unwrap();
     vda["pttype"] = "gpt".into();
     vda["children"] = serde_json::json!([{

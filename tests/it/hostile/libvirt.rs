@@ -8,8 +8,8 @@
 use super::harness::{Case, Expect, refused};
 use std::path::Path;
 
-const GOOD: &str = include_str!("../fixtures/libvirt/virt-install-q35-bios.xml");
-const UEFI: &str = include_str!("../fixtures/libvirt/virt-install-q35-uefi.xml");
+const GOOD: &str = include_str!("../../fixtures/libvirt/virt-install-q35-bios.xml");
+const UEFI: &str = include_str!("../../fixtures/libvirt/virt-install-q35-uefi.xml");
 
 fn xml_case(name: &str, bytes: impl Into<Vec<u8>>, expect: Expect) -> Case {
     Case::bin(format!("libvirt/{name}"), &["libvirt", "--xml", "vm.xml", "--yes"], expect).put("vm.xml", bytes)
@@ -118,7 +118,7 @@ pub fn cases() -> Vec<Case> {
         xml_case("truncated", half, refused(&["vm.xml"])),
         xml_case(
             "malformed-unclosed",
-            include_str!("../fixtures/libvirt/bad/malformed.xml"),
+            include_str!("../../fixtures/libvirt/bad/malformed.xml"),
             refused(&["vm.xml", "broken"]),
         ),
         xml_case("billion-laughs", hostile("billion-laughs.xml"), either(not_expanded)),

@@ -99,7 +99,7 @@ fn the_harness_detects_changes_refusals_and_acceptance() {
     use harness::{Verdict, judge};
     // `libvirt --xml` of a good domain with --yes changes the file: as a refusal, it must fail.
     let changes = Case::bin("self/changes", &["libvirt", "--xml", "vm.xml", "--yes"], harness::refused(&["x"]))
-        .put("vm.xml", include_str!("fixtures/libvirt/virt-install-q35-bios.xml"));
+        .put("vm.xml", include_str!("../fixtures/libvirt/virt-install-q35-bios.xml"));
     assert_eq!(judge(&changes).0, Verdict::Accepted);
     // A good config expected to be refused: accepted.
     let ok = Case::bin("self/ok", &["plan", "--example"], harness::refused(&["x"]));

@@ -7,8 +7,8 @@
 use super::harness::{Case, Expect, Sink};
 use std::path::Path;
 
-const GOOD_XML: &str = include_str!("../fixtures/libvirt/virt-install-q35-bios.xml");
-const ZDIFF: &str = include_str!("../fixtures/zdiff/installed-FHt.txt");
+const GOOD_XML: &str = include_str!("../../fixtures/libvirt/virt-install-q35-bios.xml");
+const ZDIFF: &str = include_str!("../../fixtures/zdiff/installed-FHt.txt");
 
 /// The domain file is the original or the whole fix, never something in between.
 fn xml_whole(dir: &Path) -> Result<(), String> {

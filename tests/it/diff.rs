@@ -4,7 +4,7 @@
 //! an installed-looking root against @blank. The report's memory does not grow with the
 //! number of lines.
 
-mod common;
+use crate::common;
 
 use blankroot::diff::{Class, Rules, Tally};
 use blankroot::zdiff::{self, Change, FileType};

@@ -1,0 +1,29 @@
+//! blankroot's integration tests, in one test binary (one build, one fake runner, one set
+//! of fixtures): each module is one area. The VM tiers (`vm_e2e`, `vm_stage1`) and the real
+//! libvirtd (`libvirt`) are `#[ignore]`d here; `scripts/test` runs them with `--ignored`.
+
+mod cli;
+mod common;
+mod config_errors;
+mod config_option_rules;
+mod diff;
+mod doctor;
+mod doctor_rollback;
+mod hash_libxcrypt;
+mod hostile;
+mod install_exec;
+mod install_gate;
+mod libvirt;
+mod nixgen;
+mod persist;
+mod plan_json;
+mod plan_snapshots;
+mod plan_steps;
+mod probe_fixtures;
+mod real_disk_tools;
+mod regenerate;
+mod resume_record;
+mod saved_plan;
+mod verify;
+mod vm_e2e;
+mod vm_stage1;
