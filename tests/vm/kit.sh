@@ -8,17 +8,18 @@
 # The kit is cached in ${BLANKROOT_VM_CACHE:-/var/cache/blankroot/vm}/<hash>/, where <hash> is
 # taken from this script and guest-init.sh (everything that shapes the image). A complete
 # cached kit is reported at once; otherwise it is built (about 7 minutes on 2 cores, mostly
-# the zfs-dkms compile). Needs root and network access to a Debian mirror
-# (BLANKROOT_VM_MIRROR, default http://deb.debian.org/debian). Installs its host packages
+# the zfs-dkms compile). Needs root and network access to a Debian archive: the one this
+# machine's apt sources name for bookworm (tests/vm/apt-archive.sh), or BLANKROOT_VM_MIRROR
+# (and BLANKROOT_VM_SECURITY_MIRROR) when set. Installs its host packages
 # (debootstrap, qemu-system-x86, ...) with apt-get if they are missing. Stage timings go to
 # stderr; the full build output to <cache>/<hash>.build.log (kept in the kit as build.log).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=${BLANKROOT_VM_CACHE:-/var/cache/blankroot/vm}
-MIRROR=${BLANKROOT_VM_MIRROR:-http://deb.debian.org/debian}
-SECURITY_MIRROR=${BLANKROOT_VM_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 SUITE=bookworm
+# shellcheck source=apt-archive.sh
+. "$HERE/apt-archive.sh"
 # The recipe: this script and the guest's PID 1. Anything else that shapes the image must be
 # added here.
 HASH=$(cd "$HERE" && cat kit.sh guest-init.sh | sha256sum | cut -c1-16)
@@ -125,6 +126,15 @@ mount_chroot() {
   mount --bind /dev/pts "$R/dev/pts"
 }
 
+# The archive (and its security counterpart) the guest comes from: the environment's, else
+# this machine's apt sources'. No archive host is written into this repository.
+choose_archive() {
+  MIRROR=${BLANKROOT_VM_MIRROR:-$(apt_archive "$SUITE" || true)}
+  [ -n "$MIRROR" ] || die "no Debian archive for $SUITE: this machine's apt sources (/etc/apt/sources.list, /etc/apt/sources.list.d/) list none, and BLANKROOT_VM_MIRROR is not set; set it to the URI of a Debian archive that serves $SUITE, $SUITE-updates and $SUITE-backports"
+  SECURITY_MIRROR=${BLANKROOT_VM_SECURITY_MIRROR:-$(apt_archive "$SUITE-security" || true)}
+  log "archive: $MIRROR; security: ${SECURITY_MIRROR:-none (no apt source of this machine serves $SUITE-security, and BLANKROOT_VM_SECURITY_MIRROR is not set)}"
+}
+
 do_debootstrap() {
   remove_build
   mkdir -p "$BUILD"
@@ -135,9 +145,11 @@ do_configure() {
   cat >"$R/etc/apt/sources.list" <<EOF
 deb $MIRROR $SUITE main contrib
 deb $MIRROR $SUITE-updates main contrib
-deb $SECURITY_MIRROR $SUITE-security main contrib
 deb $MIRROR $SUITE-backports main contrib
 EOF
+  if [ -n "$SECURITY_MIRROR" ]; then
+    echo "deb $SECURITY_MIRROR $SUITE-security main contrib" >>"$R/etc/apt/sources.list"
+  fi
   # No service may start in the chroot.
   printf '#!/bin/sh\nexit 101\n' >"$R/usr/sbin/policy-rc.d"
   chmod 0755 "$R/usr/sbin/policy-rc.d"
@@ -305,6 +317,7 @@ EOF
 }
 
 log "building kit $HASH in $KIT (log: $BUILDLOG)"
+choose_archive
 stage host-packages host_packages
 stage debootstrap do_debootstrap
 stage configure do_configure
