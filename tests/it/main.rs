@@ -26,4 +26,5 @@ mod resume_record;
 mod saved_plan;
 mod verify;
 mod vm_e2e;
+mod vm_kit;
 mod vm_stage1;
