@@ -69,20 +69,24 @@ fn check_json(what: &str, p: &Plan, text: &str) {
 }
 
 fn main() {
-    use blankroot::cli::{ConfigArgs, Format, PlanArgs};
+    use blankroot::commands::plan::Request;
+    use blankroot::config::Overrides;
+    use blankroot::infra::host::LocalHost;
+    use blankroot::infra::runner::Local;
     // `cargo test --all-targets` runs benches too, without `--bench`: nothing to measure then.
     if !std::env::args().any(|a| a == "--bench") {
         println!("a benchmark: run it with `cargo bench --bench {}`", env!("CARGO_CRATE_NAME"));
         return;
     }
-    let args = |example: bool, disk: Option<String>| PlanArgs {
-        config: ConfigArgs { disk, ..Default::default() },
+    let here = Local::default();
+    let host = LocalHost::live(&here);
+    let args = |example: bool, disk: Option<String>| Request {
+        config: None,
+        overrides: Overrides { disk, ..Default::default() },
         example,
-        format: Format::Human,
-        output: None,
     };
-    let plan = |what: &str, a: &PlanArgs| {
-        blankroot::cli::make_plan(a).unwrap_or_else(|e| fail(what, &format!("make_plan failed: {e}")))
+    let plan = |what: &str, a: &Request| {
+        blankroot::commands::plan::run(&host, a).unwrap_or_else(|e| fail(what, &format!("planning failed: {e}")))
     };
 
     println!("blankroot plan benchmark (target: under 50 ms per plan, probing included)");
@@ -98,15 +102,14 @@ fn main() {
     stats(
         "in-process: example machine, probe+config+plan+render",
         time(500, || {
-            let p = blankroot::cli::make_plan(&ex).unwrap();
+            let p = blankroot::commands::plan::run(&host, &ex).unwrap();
             std::hint::black_box(blankroot::plan::human(&p));
             std::hint::black_box(p.to_json());
         }),
     );
 
     // The real probe of this machine: lsblk, /sys/firmware/efi, /dev/disk/by-id, tools.
-    let facts = blankroot::probe::probe(&blankroot::runner::Local::default())
-        .unwrap_or_else(|e| fail("the probe of this machine", &e.to_string()));
+    let facts = blankroot::probe::probe(&host).unwrap_or_else(|e| fail("the probe of this machine", &e.to_string()));
     let disk = facts.block_devices.iter().find(|d| d.kind == "disk" && d.size_bytes >= 6 << 30).map(|d| d.path.clone());
     let mut real_plan = None;
     if let Some(disk) = &disk {
@@ -118,7 +121,7 @@ fn main() {
         stats(
             &format!("in-process: this machine ({disk}), real probe+plan+render"),
             time(100, || {
-                let p = blankroot::cli::make_plan(&real).unwrap();
+                let p = blankroot::commands::plan::run(&host, &real).unwrap();
                 std::hint::black_box(blankroot::plan::human(&p));
             }),
         );

@@ -15,7 +15,7 @@
 
 use crate::config::rules::Problem;
 use crate::error::Error;
-use crate::secret::Secret;
+use crate::infra::secret::Secret;
 use yescrypt::{Mode, Params, PasswordHasher, PasswordVerifier, Yescrypt};
 
 /// Salt length libxcrypt's `crypt_gensalt` draws for yescrypt (`hashes.conf`: nrbytes 16).

@@ -6,7 +6,7 @@
 #![no_main]
 
 use blankroot::error::ErrorKind;
-use blankroot::libvirt::{fix, xml};
+use blankroot::commands::libvirt::{fix, xml};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

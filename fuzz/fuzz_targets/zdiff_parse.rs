@@ -3,7 +3,7 @@
 //! zfs's form was canonical. Run: `cargo fuzz run zdiff_parse` (see fuzz/README.md).
 #![no_main]
 
-use blankroot::diff::{Rules, Tally};
+use blankroot::commands::diff::{Rules, Tally};
 use blankroot::zdiff;
 use libfuzzer_sys::fuzz_target;
 
@@ -22,6 +22,6 @@ fuzz_target!(|data: &[u8]| {
         tally.add(line);
     }
     let report = tally.finish();
-    let _ = report.human(10);
+    let _ = report.groups_text(10);
     let _ = serde_json::to_string(&report);
 });

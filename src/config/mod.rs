@@ -216,4 +216,71 @@ impl Config {
     pub fn full_name(&self, d: &Dataset) -> String {
         format!("{}/{}", self.pool.name, d.name)
     }
+    /// The snapshot the root is rolled back to on every boot.
+    pub fn root_snapshot(&self) -> Snapshot {
+        Snapshot { dataset: self.full_name(self.root_dataset()) }
+    }
+    /// The dataset mounted at `/persist`, where everything kept across the rollback lives
+    /// (`None` only in a config the rules would refuse).
+    pub fn persist_dataset(&self) -> Option<&Dataset> {
+        self.datasets.iter().find(|d| d.mount.as_deref() == Some(PERSIST))
+    }
+    /// Every account with its password source, root first.
+    pub fn accounts(&self) -> Vec<(Account, &PasswordSource)> {
+        std::iter::once((Account::root(), &self.root_password))
+            .chain(self.users.iter().map(|u| (Account(u.name.clone()), &u.password)))
+            .collect()
+    }
+}
+
+/// Where the persistent dataset is mounted.
+pub const PERSIST: &str = "/persist";
+
+/// The snapshot a dataset is rolled back to: `<dataset>@blank`, taken right after creation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The full name of the dataset (`rpool/local/root`).
+    pub dataset: String,
+}
+
+impl Snapshot {
+    /// The snapshot's own name, after the `@`.
+    pub const NAME: &str = "blank";
+    pub fn of(dataset: impl Into<String>) -> Snapshot {
+        Snapshot { dataset: dataset.into() }
+    }
+}
+
+impl std::fmt::Display for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}", self.dataset, Snapshot::NAME)
+    }
+}
+
+/// A login account of the installed system: `root` or one of `[[users]]` (names checked by the
+/// config rules).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Account(String);
+
+impl Account {
+    pub fn root() -> Account {
+        Account("root".into())
+    }
+    /// An account of this name (a saved plan's; the plan is rebuilt and compared before use).
+    pub fn named(name: impl Into<String>) -> Account {
+        Account(name.into())
+    }
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+    /// Where its password hash lives on the installed system (0600 root).
+    pub fn hash_path(&self) -> String {
+        format!("{PERSIST}/etc/nixos-secrets/passwords/{}", self.0)
+    }
+}
+
+impl std::fmt::Display for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }

@@ -326,10 +326,7 @@ pub fn absolute_path(what: &str, path: &str) -> Checked {
     Ok(())
 }
 
-/// Whether `path` is `dir` or inside it.
-pub fn is_within(path: &str, dir: &str) -> bool {
-    dir == "/" || path == dir || (path.starts_with(dir) && path.as_bytes().get(dir.len()) == Some(&b'/'))
-}
+pub use crate::infra::paths::is_within;
 
 /// Places a dataset must not be mounted on: the ESP's `/boot` and the kernel's file systems.
 pub fn dataset_mount(mount: &str) -> Checked {

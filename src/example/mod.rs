@@ -6,8 +6,8 @@
 //! columns blankroot reads). It runs the NixOS 25.11 installer.
 
 use crate::error::Result;
+use crate::infra::runner::{Cmd, Recording};
 use crate::probe::{self, Facts};
-use crate::runner::{Cmd, Recording};
 
 const LSBLK: &str = include_str!("lsblk.json");
 const BY_ID: &str = include_str!("by-id.txt");
@@ -25,6 +25,8 @@ pub fn machine() -> Recording {
     let r = answer(r, probe::firmware_cmd(), "");
     let r = answer(r, probe::by_id_cmd(), BY_ID);
     let r = answer(r, probe::nixos_version_cmd(), "25.11.20251130.abcdef0 (Xantusia)\n");
+    // The installer's kernel has ZFS: its module loads (doctor's and the gate's question).
+    let r = answer(r, crate::checks::live::zfs_module_cmd(), "");
     answer(r, probe::tools_cmd(), &tools)
 }
 

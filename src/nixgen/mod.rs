@@ -49,11 +49,6 @@ pub fn uuids_in(module: &str, config: &Config) -> Option<(String, String)> {
     Some((after(&format!("boot.initrd.luks.devices.{}", attr(&config.luks.name)))?, after("fileSystems.\"/boot\"")?))
 }
 
-/// Where the password hash of `user` lives on the installed system.
-pub fn password_hash_path(user: &str) -> String {
-    format!("/persist/etc/nixos-secrets/passwords/{user}")
-}
-
 /// The path of a persisted item inside `/persist`.
 pub fn persisted_source(path: &str) -> String {
     format!("/persist{path}")
@@ -68,8 +63,7 @@ pub const ROLLBACK_FAILED_MARKER: &str = "/run/blankroot/rollback-failed";
 
 /// The shell command that rolls the root dataset back, as run in stage 1.
 pub fn rollback_command(config: &Config) -> String {
-    let snapshot = format!("{}@blank", config.full_name(config.root_dataset()));
-    format!("zfs rollback -r {}", crate::shell::quote(&snapshot))
+    format!("zfs rollback -r {}", crate::infra::shell::quote(&config.root_snapshot().to_string()))
 }
 
 /// The systemd stage-1 rollback unit's script. When @blank is missing or the rollback fails,
@@ -79,7 +73,7 @@ pub fn rollback_command(config: &Config) -> String {
 /// while nothing is lost by booting the root as the last boot left it.
 pub fn rollback_script(config: &Config) -> String {
     // A ZFS name holds only `[A-Za-z0-9_.: -/]`: nothing a double-quoted shell word expands.
-    let root = config.full_name(config.root_dataset());
+    let root = config.root_snapshot().dataset;
     let dir = ROLLBACK_FAILED_MARKER.rsplit_once('/').map_or("/run", |(d, _)| d);
     format!(
         "if {}; then\n  exit 0\nfi\nmkdir -p {dir}\necho \"blankroot: rolling back {root} to @blank failed: \
@@ -185,7 +179,10 @@ pub fn module(config: &Config, ids: Ids) -> String {
             line(w, "# Root is locked; log in as a wheel user.");
             line(w, "users.users.root.hashedPassword = \"!\";");
         }
-        _ => line(w, &format!("users.users.root.hashedPasswordFile = {};", string(&password_hash_path("root")))),
+        _ => line(
+            w,
+            &format!("users.users.root.hashedPasswordFile = {};", string(&crate::config::Account::root().hash_path())),
+        ),
     }
     for u in &config.users {
         line(w, &format!("users.users.{} = {{", attr(&u.name)));
@@ -195,7 +192,10 @@ pub fn module(config: &Config, ids: Ids) -> String {
         }
         match u.password {
             PasswordSource::Locked => line(w, "  hashedPassword = \"!\";"),
-            _ => line(w, &format!("  hashedPasswordFile = {};", string(&password_hash_path(&u.name)))),
+            _ => line(
+                w,
+                &format!("  hashedPasswordFile = {};", string(&crate::config::Account::named(&u.name).hash_path())),
+            ),
         }
         line(w, "};");
     }
@@ -217,7 +217,7 @@ pub fn module(config: &Config, ids: Ids) -> String {
 /// The systemd stage-1 rollback: the pool imported once LUKS is open, then the rollback unit.
 fn systemd_rollback(w: &mut String, config: &Config) {
     let pool = &config.pool.name;
-    let root_ds = config.full_name(config.root_dataset());
+    let root_ds = config.root_snapshot().dataset;
     section(w, "Rollback: systemd stage 1, after the pool is imported and before / is mounted");
     line(w, "boot.initrd.systemd.enable = true;");
     line(w, "# The pool lies on LUKS: import it only once LUKS is open. nixpkgs' import unit is ordered");

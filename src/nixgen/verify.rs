@@ -5,8 +5,9 @@
 //! an installed `blankroot.nix` with the same stubs.
 
 use crate::error::{Error, Result};
+use crate::infra::host::Host;
+use crate::infra::runner::Cmd;
 use crate::plan::{Content, Plan};
-use crate::runner::{Cmd, Runner};
 
 /// Module arguments for evaluating a generated file outside NixOS: blankroot's files use only
 /// `lib.mkAfter` (and the `lib.mk*` priorities are identities here).
@@ -28,16 +29,16 @@ fn forced(text: &str) -> String {
 
 /// `None` when nix-instantiate cannot be started; else whether `expr` evaluated (its stderr
 /// when not).
-fn evaluate(runner: &dyn Runner, expr: &str) -> Option<std::result::Result<(), String>> {
+fn evaluate(host: &dyn Host, expr: &str) -> Option<std::result::Result<(), String>> {
     let cmd = Cmd::new(["nix-instantiate", "--eval", "--strict", "--json", "-"]).stdin(expr.as_bytes().to_vec());
-    let out = runner.output(&cmd).ok()?;
+    let out = host.output(&cmd).ok()?;
     Some(if out.success() { Ok(()) } else { Err(nix_stderr(&out.stderr)) })
 }
 
 /// Evaluates one generated file's text; an error naming `path` when it does not evaluate
 /// (nothing is claimed when nix-instantiate is not there).
-pub fn check_text(runner: &dyn Runner, path: &str, text: &str) -> Result<()> {
-    match evaluate(runner, &forced(text)) {
+pub fn check_text(host: &dyn Host, path: &str, text: &str) -> Result<()> {
+    match evaluate(host, &forced(text)) {
         Some(Err(stderr)) => Err(Error::internal(format!("the generated {path} does not evaluate"))
             .caused_by(stderr)
             .hint("nothing was changed; this is a bug in blankroot: please report it with your blankroot.toml")),
@@ -48,7 +49,7 @@ pub fn check_text(runner: &dyn Runner, path: &str, text: &str) -> Result<()> {
 /// Evaluates every `.nix` file the plan writes. `Ok(false)` when `nix-instantiate` is not
 /// there to ask (nothing is claimed then); an error naming the file when one does not
 /// evaluate.
-pub fn check(runner: &dyn Runner, plan: &Plan) -> Result<bool> {
+pub fn check(host: &dyn Host, plan: &Plan) -> Result<bool> {
     let files: Vec<(&str, &str)> = plan
         .steps
         .iter()
@@ -62,13 +63,13 @@ pub fn check(runner: &dyn Runner, plan: &Plan) -> Result<bool> {
     // One evaluator for all files (it starts in ~40 ms); only when that fails, one per file to
     // name the culprit.
     let all = format!("[ {} ]", files.iter().map(|(_, t)| format!("({})", forced(t))).collect::<Vec<_>>().join(" "));
-    match evaluate(runner, &all) {
+    match evaluate(host, &all) {
         None => return Ok(false),
         Some(Ok(())) => return Ok(true),
         Some(Err(_)) => {}
     }
     for (path, text) in files {
-        check_text(runner, path, text)?;
+        check_text(host, path, text)?;
     }
     Ok(true)
 }

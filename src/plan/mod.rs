@@ -10,6 +10,7 @@ pub mod ids;
 pub mod record;
 mod render;
 pub mod saved;
+mod steps;
 pub mod target;
 
 pub use build::{MIN_LUKS_BYTES, build, partition_path};
@@ -79,8 +80,54 @@ pub struct TargetDisk {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecretSpec {
-    pub name: String,
+    pub name: SecretName,
     pub description: String,
+}
+
+/// A secret an install needs, by name: what plans, receipts and messages say instead of its
+/// value. In JSON, `luks-passphrase` or `password:<account>`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SecretName {
+    /// The LUKS passphrase, typed at every boot.
+    LuksPassphrase,
+    /// An account's login password (its file holds the yescrypt hash).
+    Password(crate::config::Account),
+}
+
+impl std::fmt::Display for SecretName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecretName::LuksPassphrase => f.write_str("luks-passphrase"),
+            SecretName::Password(a) => write!(f, "password:{a}"),
+        }
+    }
+}
+
+impl std::str::FromStr for SecretName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<SecretName, String> {
+        match s.strip_prefix("password:") {
+            _ if s == "luks-passphrase" => Ok(SecretName::LuksPassphrase),
+            Some(name) if !name.is_empty() => Ok(SecretName::Password(crate::config::Account::named(name))),
+            _ => Err(format!(
+                "{} is none of blankroot's secrets (luks-passphrase, password:ACCOUNT)",
+                crate::error::excerpt(s)
+            )),
+        }
+    }
+}
+
+impl Serialize for SecretName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<SecretName, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// Install phases, in order; `install --until PHASE` stops after one.
@@ -149,7 +196,7 @@ pub enum Stdin {
     /// Literal text (e.g. an sfdisk script).
     Text(String),
     /// The named secret, exactly as given (no trailing newline).
-    Secret(String),
+    Secret(SecretName),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,7 +215,7 @@ pub struct PlannedFile {
 pub enum Content {
     Text(String),
     /// Computed at install time from the named secret (a yescrypt hash of a password).
-    Hash(String),
+    Hash(SecretName),
 }
 
 /// A command whose outcome tells whether a step is done.

@@ -31,7 +31,7 @@
 
 use super::Identities;
 use crate::config::Config;
-use crate::runner::Cmd;
+use crate::infra::runner::Cmd;
 use serde::{Deserialize, Serialize};
 
 /// Where the record starts on the disk, in bytes.
@@ -167,14 +167,14 @@ pub fn same_config(saved: &Config, config: &Config) -> bool {
 /// a saved plan is. A record of another config or blankroot version is refused unless `--wipe`
 /// asks to start over; a damaged one (torn by a power cut before sfdisk ran) counts as none.
 pub fn resume_plan(
-    runner: &impl crate::runner::Runner,
+    host: &dyn crate::infra::host::Host,
     config: &Config,
     target: &super::Target,
     facts: &crate::probe::Facts,
     wipe: bool,
 ) -> crate::error::Result<Option<super::Plan>> {
     let disk = &config.disk;
-    let out = runner.output(&read_cmd(disk))?;
+    let out = host.output(&read_cmd(disk))?;
     let record = match out.success().then(|| parse(&out.stdout)) {
         Some(Ok(r)) => r,
         _ => return Ok(None),

@@ -2,7 +2,7 @@
 //! its exact commands (secrets by name), the full text of every file, its check and its undo.
 
 use super::*;
-use crate::shell::quote_argv;
+use crate::infra::shell::quote_argv;
 use std::fmt::Write;
 
 fn command_line(c: &PlannedCommand) -> String {
@@ -33,11 +33,22 @@ fn check_line(c: &Check) -> String {
     }
 }
 
-/// Renders the plan for a terminal.
+impl crate::output::Render for Plan {
+    fn human(&self, detail: crate::output::Detail) -> String {
+        render(self, detail > crate::output::Detail::Quiet)
+    }
+}
+
+/// Renders the plan for a terminal: everything.
 pub fn human(plan: &Plan) -> String {
+    render(plan, true)
+}
+
+/// The plan for a terminal; without `full`, the summary and one line per step (`-q`).
+fn render(plan: &Plan, full: bool) -> String {
     let mut o = String::new();
     let d = &plan.target.disk;
-    let mut about = vec![format!("{:.1} GiB", d.size_bytes as f64 / (1u64 << 30) as f64)];
+    let mut about = vec![crate::infra::size::gib(d.size_bytes)];
     about.extend(d.model.clone());
     if let Some(s) = &d.serial {
         about.push(format!("serial {s}"));
@@ -83,8 +94,12 @@ pub fn human(plan: &Plan) -> String {
             phase = Some(s.phase);
             let _ = writeln!(o, "\n== phase {} ==", s.phase.name());
         }
-        let _ =
-            writeln!(o, "\n{:>3}. {}{}  [{}]", i + 1, s.title, if s.destructive { " (DESTRUCTIVE)" } else { "" }, s.id);
+        let destructive = if s.destructive { " (DESTRUCTIVE)" } else { "" };
+        if !full {
+            let _ = writeln!(o, "{:>3}. {}{destructive}  [{}]", i + 1, s.title, s.id);
+            continue;
+        }
+        let _ = writeln!(o, "\n{:>3}. {}{destructive}  [{}]", i + 1, s.title, s.id);
         for c in &s.commands {
             let _ = writeln!(o, "       $ {}", command_line(c));
         }

@@ -31,7 +31,7 @@ pub fn read_file(path: &Path) -> Result<String> {
             .caused_by(e)
             .hint("save one with `blankroot plan --format json -o plan.json`")
     };
-    let bytes = crate::fsutil::read_at_most(path, MAX_BYTES as u64).map_err(cannot)?.ok_or_else(too_big)?;
+    let bytes = crate::infra::fsutil::read_at_most(path, MAX_BYTES as u64).map_err(cannot)?.ok_or_else(too_big)?;
     String::from_utf8(bytes).map_err(|e| {
         Error::input("the plan file is not UTF-8 text, so not a blankroot plan")
             .caused_by(e)

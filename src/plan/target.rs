@@ -12,7 +12,7 @@ pub fn from_facts(facts: &Facts, disk: &str) -> Result<Target> {
             .block_devices
             .iter()
             .filter(|d| d.kind == "disk")
-            .map(|d| format!("{} ({:.1} GiB)", d.path, d.size_bytes as f64 / (1u64 << 30) as f64))
+            .map(|d| format!("{} ({})", d.path, crate::infra::size::gib(d.size_bytes)))
             .collect();
         let hint = if disks.is_empty() {
             "this machine shows no disks; run blankroot on the machine to install (or pass --example to see a plan)"

@@ -1,5 +1,5 @@
 //! The machine facts a plan needs: block devices, firmware, `/dev/disk/by-id` names and which
-//! tools are installed. Gathered only through a [`Runner`], so probing a machine over SSH is
+//! tools are installed. Gathered only through a [`Host`], so probing a machine over SSH is
 //! the same code as probing this one.
 
 pub mod byid;
@@ -10,7 +10,8 @@ pub use byid::ByIdLink;
 pub use lsblk::BlockDevice;
 
 use crate::error::{Error, Result};
-use crate::runner::{Cmd, Output, Runner};
+use crate::infra::host::Host;
+use crate::infra::runner::{Cmd, Output};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -56,7 +57,7 @@ pub const TOOLS: &[&str] = &[
     "udevadm",
     "nixos-generate-config",
     "nixos-install",
-    "wipefs",
+    "fatlabel",
     "blkid",
     "lsblk",
 ];
@@ -108,27 +109,25 @@ pub fn tools_cmd() -> Cmd {
     Cmd::new(argv)
 }
 
-/// Reads the machine behind `runner`. Changes nothing. The six questions are independent and
+/// Reads the machine `host` is. Changes nothing. The six questions are independent and
 /// asked at the same time (under emulation, one after the other took 0.25 s; see
 /// benches/install_vm.rs); errors are reported in a fixed order all the same.
-pub fn probe(runner: &impl Runner) -> Result<Facts> {
+pub fn probe(host: &dyn Host) -> Result<Facts> {
     std::thread::scope(|s| {
-        let block_devices = s.spawn(|| probe_block_devices(runner));
-        let firmware = s.spawn(|| probe_firmware(runner));
-        let by_id = s.spawn(|| probe_by_id(runner));
-        let commands = s.spawn(|| probe_commands(runner));
+        let block_devices = s.spawn(|| probe_block_devices(host));
+        let firmware = s.spawn(|| probe_firmware(host));
+        let by_id = s.spawn(|| probe_by_id(host));
+        let commands = s.spawn(|| probe_commands(host));
         // Without zpool, or without the ZFS module (zpool fails), no pool is imported.
         let pools = s.spawn(|| {
-            runner
-                .output(&pools_cmd())
+            host.output(&pools_cmd())
                 .ok()
                 .filter(|o| o.success())
                 .map_or_else(Vec::new, |o| pools::parse_status(&o.stdout_str()))
         });
         // Not on NixOS (no `nixos-version` on PATH, so the runner cannot start it): no release.
         let release = s.spawn(|| {
-            runner
-                .output(&nixos_version_cmd())
+            host.output(&nixos_version_cmd())
                 .ok()
                 .filter(|o| o.success())
                 .and_then(|o| parse_nixos_release(&o.stdout_str()))
@@ -149,8 +148,8 @@ fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
     h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
-fn probe_block_devices(runner: &impl Runner) -> Result<Vec<BlockDevice>> {
-    let out = runner.run(&lsblk_cmd()).map_err(|e| {
+fn probe_block_devices(host: &dyn Host) -> Result<Vec<BlockDevice>> {
+    let out = host.run(&lsblk_cmd()).map_err(|e| {
         or_hint(
             within(e, "cannot list the block devices"),
             "blankroot reads disks with `lsblk --json --bytes --output-all` (util-linux 2.27 or later); \
@@ -160,9 +159,9 @@ fn probe_block_devices(runner: &impl Runner) -> Result<Vec<BlockDevice>> {
     lsblk::parse(&out.stdout)
 }
 
-fn probe_firmware(runner: &impl Runner) -> Result<Firmware> {
+fn probe_firmware(host: &dyn Host) -> Result<Firmware> {
     let cmd = firmware_cmd();
-    let out = runner.output(&cmd).map_err(|e| within(e, "cannot tell whether the machine booted through UEFI"))?;
+    let out = host.output(&cmd).map_err(|e| within(e, "cannot tell whether the machine booted through UEFI"))?;
     match out.status {
         Some(0) => Ok(Firmware::Uefi),
         Some(1) => Ok(Firmware::Bios),
@@ -170,23 +169,23 @@ fn probe_firmware(runner: &impl Runner) -> Result<Firmware> {
     }
 }
 
-fn probe_by_id(runner: &impl Runner) -> Result<Vec<ByIdLink>> {
+fn probe_by_id(host: &dyn Host) -> Result<Vec<ByIdLink>> {
     let cmd = by_id_cmd();
-    let out = runner.output(&cmd).map_err(|e| within(e, "cannot list /dev/disk/by-id"))?;
+    let out = host.output(&cmd).map_err(|e| within(e, "cannot list /dev/disk/by-id"))?;
     if out.success() {
         return Ok(byid::parse(&out.stdout_str()));
     }
     // find fails when the directory is missing (no udev, or no disk with an id); that means
     // "no names", not an error. Ask rather than read find's (localised) message.
-    let exists = runner.output(&by_id_exists_cmd()).map_err(|e| within(e, "cannot list /dev/disk/by-id"))?;
+    let exists = host.output(&by_id_exists_cmd()).map_err(|e| within(e, "cannot list /dev/disk/by-id"))?;
     if exists.status == Some(1) {
         return Ok(Vec::new());
     }
     Err(failed(&cmd, &out, "cannot list /dev/disk/by-id"))
 }
 
-fn probe_commands(runner: &impl Runner) -> Result<BTreeMap<String, bool>> {
-    let out = runner
+fn probe_commands(host: &dyn Host) -> Result<BTreeMap<String, bool>> {
+    let out = host
         .run(&tools_cmd())
         .map_err(|e| or_hint(within(e, "cannot check which tools are installed"), "the target needs a POSIX `sh`"))?;
     let text = out.stdout_str();
@@ -272,7 +271,7 @@ impl Facts {
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
-    use crate::runner::Recording;
+    use crate::infra::runner::Recording;
 
     const VM_LSBLK: &str = include_str!("../../tests/fixtures/lsblk/vm-luks-zfs-open.json");
     const VM_BYID: &str = include_str!("../../tests/fixtures/byid/vm-luks-zfs-open.txt");
@@ -401,7 +400,7 @@ mod tests {
 
     #[test]
     fn tools_script_runs_in_a_real_shell_and_exits_zero() {
-        let out = crate::runner::Local::default().run(&tools_cmd()).unwrap();
+        let out = crate::infra::runner::Runner::run(&crate::infra::runner::Local::default(), &tools_cmd()).unwrap();
         assert!(out.stdout_str().lines().any(|l| l == "lsblk"));
     }
 

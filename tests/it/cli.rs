@@ -2,11 +2,12 @@
 
 use crate::common;
 
+use blankroot::commands::install::receipt::{Receipt, StepResult};
+use blankroot::commands::install::{Options, execute};
 use blankroot::error::ErrorKind;
-use blankroot::install::receipt::{Receipt, StepResult};
-use blankroot::install::{Options, Reporter, execute};
+use blankroot::infra::runner::Recording;
+use blankroot::output::{Detail, Events, Format};
 use blankroot::plan::{Content, Expect, Plan};
-use blankroot::runner::Recording;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -347,7 +348,6 @@ fn pause_hook_child() {
     let opts = Options {
         yes: true,
         state_dir: dir.path().to_path_buf(),
-        json: true,
         known_done: vec![("partition".into(), false)],
         ..Default::default()
     };
@@ -358,7 +358,7 @@ fn pause_hook_child() {
         &dir.path().join("plan.json"),
         &Default::default(),
         &opts,
-        &mut Reporter { out: &mut out, json: true },
+        &mut Events::new(&mut out, Format::Json, Detail::Normal),
     );
     let receipt = Receipt::load(&dir.path().join("receipt.json")).unwrap();
     let partition = receipt.steps.iter().find(|s| s.id == "partition").map(|s| s.result);
@@ -386,7 +386,7 @@ fn the_pause_hook_works_only_with_the_test_hooks_feature() {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     };
-    if blankroot::install::test_hooks() {
+    if blankroot::commands::install::test_hooks() {
         assert!(ended.is_none(), "with the feature the install must stop for good after partition: {ended:?}");
     } else {
         let status = ended.expect("a default build must ignore BLANKROOT_TEST_PAUSE_AFTER, not stop");

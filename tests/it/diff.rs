@@ -6,7 +6,7 @@
 
 use crate::common;
 
-use blankroot::diff::{Class, Rules, Tally};
+use blankroot::commands::diff::{Class, Rules, Tally};
 use blankroot::zdiff::{self, Change, FileType};
 use std::process::Command;
 
@@ -88,7 +88,7 @@ fn the_escaping_is_zfs_own() {
     }
 }
 
-fn report(file: &str, mount: &str) -> blankroot::diff::Report {
+fn report(file: &str, mount: &str) -> blankroot::commands::diff::Report {
     let rules = Rules::new(&common::config("seed-defaults"), mount, &[], true);
     let mut t = Tally::new(&rules, "tank/root@blank", None);
     for l in lines(&fixture(file)) {
@@ -232,7 +232,7 @@ fn peak_bytes(n: usize) -> isize {
     let base = LIVE.with(|l| l.get());
     PEAK.with(|p| p.set(base));
     let mut t = Tally::new(&rules, "rpool/local/root@blank", None);
-    blankroot::diff::each_line(Lines { i: 0, n, pending: Vec::new() }, |_, l| {
+    blankroot::commands::diff::each_line(Lines { i: 0, n, pending: Vec::new() }, |_, l| {
         t.add(l);
         Ok(())
     })
@@ -358,11 +358,11 @@ fn input_that_is_not_zfs_diff_output_is_refused_with_its_line_and_column() {
 #[test]
 fn an_endless_line_is_an_error_not_an_allocation() {
     // An input with no newline that never ends: reading stops at the cap.
-    let err = blankroot::diff::each_line(std::io::repeat(b'x'), |_, _| Ok(())).unwrap_err();
-    assert!(matches!(err, blankroot::diff::ReadError::TooLong { line: 1 }), "{err:?}");
+    let err = blankroot::commands::diff::each_line(std::io::repeat(b'x'), |_, _| Ok(())).unwrap_err();
+    assert!(matches!(err, blankroot::commands::diff::ReadError::TooLong { line: 1 }), "{err:?}");
     let rules = Rules::new(&common::config("seed-defaults"), "/", &[], true);
-    let err = blankroot::diff::tally_parallel(std::io::repeat(b'/'), &rules, "s", None, 2).unwrap_err();
-    assert!(matches!(err, blankroot::diff::ReadError::TooLong { line: 1 }), "{err:?}");
+    let err = blankroot::commands::diff::tally_parallel(std::io::repeat(b'/'), &rules, "s", None, 2).unwrap_err();
+    assert!(matches!(err, blankroot::commands::diff::ReadError::TooLong { line: 1 }), "{err:?}");
     // Through the command, 64 MiB on stdin: refused at once, with the line named.
     let out = diff_stdin(vec![b'x'; 64 << 20], &["--all"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -391,11 +391,13 @@ fn odd_names_reach_the_terminal_escaped() {
 
 #[test]
 fn zfs_output_is_held_to_the_same_rule() {
-    use blankroot::cli::{DiffArgs, Format};
-    use blankroot::runner::Recording;
+    use blankroot::commands::diff::{Request, run};
+    use blankroot::infra::host::LocalHost;
+    use blankroot::infra::runner::Recording;
+    use blankroot::output::{Detail, Events, Format};
     let (dir, cfg) = layout();
-    let args = |all: bool| DiffArgs {
-        root: Some(dir.path().join("root")),
+    let root = dir.path().join("root");
+    let args = |all: bool| Request {
         input: None,
         config: Some(cfg.clone().into()),
         all,
@@ -403,22 +405,26 @@ fn zfs_output_is_held_to_the_same_rule() {
         limit: 25,
         ignore: Vec::new(),
         no_default_ignores: false,
-        format: Format::Json,
+    };
+    let diff = |fake: &Recording, req: &Request| {
+        let mut out = Vec::new();
+        let mut events = Events::new(&mut out, Format::Json, Detail::Normal);
+        run(&LocalHost::mounted(&root, fake), req, &mut events)
     };
     let argv = ["zfs", "diff", "-FHt", "rpool/local/root@blank"];
     // zfs exiting 0 with no line: nothing changed since @blank (zfs says so, not an empty file).
-    blankroot::diff::cli::run(&Recording::new().answer(&argv, ""), &args(false)).unwrap();
+    diff(&Recording::new().answer(&argv, ""), &args(false)).unwrap();
     // A line zfs would never print: a command that misbehaved, exit 4, its line named.
     let fake = Recording::new().answer(&argv, format!("{GOOD}+\tF\t/a\u{1b}[2J\n"));
     for all in [false, true] {
-        let e = blankroot::diff::cli::run(&fake, &args(all)).unwrap_err();
+        let e = diff(&fake, &args(all)).unwrap_err();
         assert_eq!(e.kind.exit_code(), 4, "{e}");
         assert!(e.message.starts_with("`zfs diff -FHt rpool/local/root@blank`:3:7: not zfs diff -FHt output"), "{e}");
         assert!(!e.to_string().contains('\u{1b}'), "{e}");
     }
     // zfs failing wins over what it printed.
     let fake = Recording::new().fail(&argv, 1, "Cannot diff an unmounted snapshot");
-    let e = blankroot::diff::cli::run(&fake, &args(false)).unwrap_err();
+    let e = diff(&fake, &args(false)).unwrap_err();
     assert!(e.message.contains("failed") && e.hint.as_deref().unwrap_or_default().contains("mounted"), "{e}");
 }
 
@@ -427,5 +433,9 @@ fn a_report_of_no_change_says_so() {
     let rules = Rules::new(&common::config("seed-defaults"), "/", &[], true);
     let r = Tally::new(&rules, "rpool/local/root@blank", None).finish();
     assert_eq!(r.lines, 0);
-    assert!(r.human(10).contains("nothing: zfs diff lists no change since the snapshot"), "{}", r.human(10));
+    assert!(
+        r.groups_text(10).contains("nothing: zfs diff lists no change since the snapshot"),
+        "{}",
+        r.groups_text(10)
+    );
 }

@@ -1,14 +1,16 @@
 //! `blankroot doctor` on fixture machines: a temporary folder stands for the machine's root
-//! (its /sys, /proc/self/mountinfo, /dev/disk/by-id, /etc, /persist), and a fake runner answers
-//! the commands (lsblk, zpool, zfs, zdb, journalctl) with real output formats; nix-instantiate
+//! (its /sys, /proc/self/mountinfo, /etc, /persist), and the fake runner answers the commands
+//! (the probe's lsblk, firmware and /dev/disk/by-id questions, zpool, zfs, zdb, journalctl)
+//! with real output formats; nix-instantiate
 //! is the real one, evaluating the real generated blankroot.nix (the machines are in
 //! tests/common/doctor.rs). Every finding is produced by at least one test here or in
 //! tests/doctor_rollback.rs; the VM tier runs doctor for real (tests/vm_e2e.rs).
 
 use crate::common;
 
-use blankroot::doctor::host::LocalHost;
-use blankroot::doctor::{self, Finding, Mode, Severity, live};
+use blankroot::checks::{Finding, Severity, live};
+use blankroot::commands::doctor::{self, Mode};
+use blankroot::infra::host::LocalHost;
 use blankroot::plan::Content;
 use common::doctor::*;
 use std::os::unix::fs::PermissionsExt;
@@ -21,19 +23,25 @@ use std::path::Path;
 fn live_machine() -> (tempfile::TempDir, Fake) {
     let dir = tempfile::tempdir().unwrap();
     let r = dir.path();
-    mkdir(r, "/sys/firmware/efi");
     mkdir(r, "/sys/module/zfs");
     write(r, "/sys/class/dmi/id/sys_vendor", "QEMU\n");
     write(r, "/sys/class/dmi/id/product_name", "Standard PC (Q35 + ICH9, 2009)\n");
     write(r, "/sys/class/dmi/id/product_uuid", "952490ec-138b-4c55-9e78-34e54e59b79a\n");
-    link(r, "/dev/disk/by-id/virtio-disk01", "../../vda");
-    link(r, "/dev/disk/by-id/ata-QEMU_DVD-ROM_QM00001", "../../sr0");
     let tools: String = blankroot::probe::TOOLS.iter().map(|t| format!("{t}\n")).collect();
     let fake = Fake::default()
+        .on(&as_str(&argv(blankroot::probe::firmware_cmd())), 0, "")
+        .on(&as_str(&argv(blankroot::probe::by_id_cmd())), 0, &by_id(&[("virtio-disk01", "vda")]))
         .on(&as_str(&argv(blankroot::probe::lsblk_cmd())), 0, include_str!("../../src/example/lsblk.json"))
         .on(&as_str(&argv(blankroot::probe::tools_cmd())), 0, &tools)
         .on(&as_str(&argv(blankroot::probe::pools_cmd())), 0, "no pools available\n");
     (dir, fake)
+}
+
+/// `/dev/disk/by-id` as the probe's `find` lists it: these links, and the DVD drive's.
+fn by_id(links: &[(&str, &str)]) -> String {
+    let mut all: Vec<(&str, &str)> = links.to_vec();
+    all.push(("ata-QEMU_DVD-ROM_QM00001", "sr0"));
+    all.iter().map(|(name, to)| format!("{name}\t../../{to}\n")).collect()
 }
 
 fn run_live(dir: &Path, fake: &Fake, opts: &live::Options) -> Vec<Finding> {
@@ -59,14 +67,15 @@ fn a_ready_installer_passes_every_live_check() {
 #[test]
 fn bios_firmware_names_the_libvirt_fix_with_this_vms_uuid() {
     let (dir, fake) = live_machine();
-    std::fs::remove_dir_all(dir.path().join("sys/firmware/efi")).unwrap();
+    let fake = fake.on(&as_str(&argv(blankroot::probe::firmware_cmd())), 1, "");
     let fs = run_live(dir.path(), &fake, &live_opts("/dev/vda"));
     let f = find(&fs, "uefi");
     assert_eq!(f.severity, Severity::Error);
     assert!(f.what.contains("BIOS"), "{f:?}");
     assert!(f.fix.as_deref().unwrap().contains("`blankroot libvirt 952490ec-138b-4c55-9e78-34e54e59b79a`"), "{f:?}");
     // Only a warning when the install stops before systemd-boot (--until config).
-    let fs = run_live(dir.path(), &fake, &live::Options { install_phase: false, ..live_opts("/dev/vda") });
+    let until_config = live::Options { until: Some(blankroot::plan::Phase::Config), ..live_opts("/dev/vda") };
+    let fs = run_live(dir.path(), &fake, &until_config);
     assert_eq!(find(&fs, "uefi").severity, Severity::Warning);
     // Bare metal: the firmware menu.
     std::fs::write(dir.path().join("sys/class/dmi/id/sys_vendor"), "LENOVO\n").unwrap();
@@ -78,7 +87,7 @@ fn bios_firmware_names_the_libvirt_fix_with_this_vms_uuid() {
 #[test]
 fn a_virtio_disk_without_serial_gets_the_exact_libvirt_command() {
     let (dir, fake) = live_machine();
-    std::fs::remove_file(dir.path().join("dev/disk/by-id/virtio-disk01")).unwrap();
+    let fake = fake.on(&as_str(&argv(blankroot::probe::by_id_cmd())), 0, &by_id(&[]));
     let fs = run_live(dir.path(), &fake, &live_opts("/dev/vda"));
     let f = find(&fs, "by-id");
     assert_eq!(f.severity, Severity::Warning);
@@ -105,12 +114,14 @@ fn the_disk_missing_small_busy_or_not_empty() {
     assert_eq!(find(&fs, "disk-size").severity, Severity::Error);
 
     // The VM capture: vdb holds the mounted ESP and the open LUKS pool; vdc active swap.
-    let busy = fake.clone().on(
-        &as_str(&argv(blankroot::probe::lsblk_cmd())),
-        0,
-        &std::fs::read_to_string(common::fixture("lsblk/vm-luks-zfs-open.json")).unwrap(),
-    );
-    link(dir.path(), "/dev/disk/by-id/virtio-disk01", "../../vdb");
+    let busy = fake
+        .clone()
+        .on(
+            &as_str(&argv(blankroot::probe::lsblk_cmd())),
+            0,
+            &std::fs::read_to_string(common::fixture("lsblk/vm-luks-zfs-open.json")).unwrap(),
+        )
+        .on(&as_str(&argv(blankroot::probe::by_id_cmd())), 0, &by_id(&[("virtio-disk01", "vdb")]));
     let fs = run_live(dir.path(), &busy, &live_opts("/dev/vdb"));
     let f = find(&fs, "disk-in-use");
     assert_eq!(f.severity, Severity::Error);
@@ -160,12 +171,13 @@ fn zfs_module_and_tools() {
     let few =
         fake.on(&as_str(&argv(blankroot::probe::tools_cmd())), 0, "sfdisk\nlsblk\nblkid\nmount\numount\nudevadm\n");
     let fs = run_live(dir.path(), &few, &live_opts("/dev/vda"));
-    assert_eq!(find(&fs, "zfs-tools").what, "missing: zpool, zfs, zgenhostid");
-    assert_eq!(find(&fs, "disk-tools").what, "missing: cryptsetup, mkfs.fat");
+    assert_eq!(find(&fs, "zfs-tools").what, "this machine lacks zpool, zfs, zgenhostid");
+    assert_eq!(find(&fs, "disk-tools").what, "this machine lacks cryptsetup, mkfs.fat, fatlabel");
     let f = find(&fs, "nixos-tools");
     assert_eq!(f.severity, Severity::Error);
     assert!(f.fix.as_deref().unwrap().contains("--until config"));
-    let fs = run_live(dir.path(), &few, &live::Options { install_phase: false, ..live_opts("/dev/vda") });
+    let until_config = live::Options { until: Some(blankroot::plan::Phase::Config), ..live_opts("/dev/vda") };
+    let fs = run_live(dir.path(), &few, &until_config);
     assert_eq!(find(&fs, "nixos-tools").severity, Severity::Warning);
 }
 
@@ -274,8 +286,8 @@ fn no_blank_snapshot_or_a_full_root_right_after_boot() {
     assert_eq!(f.severity, Severity::Error);
     assert!(f.what.contains("rpool/local/root@blank does not exist"));
     // The fix restores an empty root on the running system, computed from the config.
-    let cmds = doctor::installed::blank_fix_commands(&common::config("seed-defaults")).unwrap();
-    let lines: Vec<String> = cmds.iter().map(|c| blankroot::shell::quote_argv(c)).collect();
+    let cmds = blankroot::checks::installed::blank_fix_commands(&common::config("seed-defaults")).unwrap();
+    let lines: Vec<String> = cmds.iter().map(|c| blankroot::infra::shell::quote_argv(c)).collect();
     assert_eq!(
         lines,
         [
@@ -293,7 +305,7 @@ fn no_blank_snapshot_or_a_full_root_right_after_boot() {
     let full = fake.on(&["zfs", "get", "-Hp", "-o", "value", "written@blank", "rpool/local/root"], 0, "2147483648\n");
     let f = find(&run_installed(dir.path(), &full), "rollback-ran").clone();
     assert_eq!(f.severity, Severity::Error);
-    assert!(f.what.contains("2048.0 MiB written") && f.why.contains("did not run"), "{f:?}");
+    assert!(f.what.contains("2.0 GiB written") && f.why.contains("did not run"), "{f:?}");
     // Long after boot that is just what the next boot erases.
     write(dir.path(), "/proc/uptime", "86400.0 1.0\n");
     assert_eq!(find(&run_installed(dir.path(), &full), "rollback-ran").severity, Severity::Info);
@@ -440,20 +452,20 @@ fn no_config_or_an_unreadable_module() {
     // No layout to check against: an error (exit 2) with the fix, not a finding.
     std::fs::remove_file(dir.path().join("etc/nixos/blankroot.toml")).unwrap();
     let runner = fake.runner();
-    let e = doctor::installed::check(&LocalHost::fixture(dir.path(), &runner)).unwrap_err();
+    let e = blankroot::checks::installed::check(&LocalHost::fixture(dir.path(), &runner)).unwrap_err();
     assert_eq!(e.kind.exit_code(), 2);
     assert!(e.message.starts_with("no /etc/nixos/blankroot.toml: this is not a system blankroot installed"), "{e}");
     assert!(e.hint.as_deref().unwrap_or_default().contains("--mode live"), "{e}");
     assert_eq!(doctor::detect_mode(&LocalHost::fixture(dir.path(), &runner)), Mode::Live);
     // One that does not parse: its position.
     write(dir.path(), "/etc/nixos/blankroot.toml", "hostname = \"ok\"\n[pool\n");
-    let e = doctor::installed::check(&LocalHost::fixture(dir.path(), &runner)).unwrap_err();
+    let e = blankroot::checks::installed::check(&LocalHost::fixture(dir.path(), &runner)).unwrap_err();
     assert_eq!(e.kind.exit_code(), 2);
     assert!(e.message.starts_with("/etc/nixos/blankroot.toml:2:"), "{e}");
     // One that cannot be read (a directory there).
     std::fs::remove_file(dir.path().join("etc/nixos/blankroot.toml")).unwrap();
     std::fs::create_dir(dir.path().join("etc/nixos/blankroot.toml")).unwrap();
-    let e = doctor::installed::check(&LocalHost::fixture(dir.path(), &runner)).unwrap_err();
+    let e = blankroot::checks::installed::check(&LocalHost::fixture(dir.path(), &runner)).unwrap_err();
     assert!(e.message.starts_with("cannot read /etc/nixos/blankroot.toml"), "{e}");
 }
 
@@ -527,13 +539,19 @@ fn reports_render_for_people_and_scripts() {
     let report =
         doctor::run(&LocalHost::fixture(dir.path(), &runner), Some(Mode::Installed), &live_opts("/dev/vda")).unwrap();
     assert_eq!((report.errors, report.warnings), (1, 0));
-    let text = report.human();
+    use blankroot::output::{Detail, Render};
+    let text = report.human(Detail::Normal);
     assert!(text.contains("  ERROR hostid"), "{text}");
     assert!(text.contains("why: a pool last imported under another host id"), "{text}");
     assert!(text.contains("fix: "), "{text}");
     let json: serde_json::Value = serde_json::to_value(&report).unwrap();
     assert_eq!(json["mode"], "installed");
     assert_eq!(json["errors"], 1);
-    let err = report.as_error().unwrap();
+    let err = report.failure().unwrap();
     assert_eq!(err.kind.exit_code(), 3);
+    assert_eq!(err.message, "doctor found 1 error(s) and 0 warning(s), listed above");
+    // Quiet: the problems only.
+    let quiet = report.human(Detail::Quiet);
+    assert!(quiet.contains("  ERROR hostid") && !quiet.contains("  ok    "), "{quiet}");
+    assert!(text.contains("  ok    "), "{text}");
 }

@@ -5,8 +5,8 @@
 
 use crate::common;
 
-use blankroot::doctor::host::LocalHost;
-use blankroot::doctor::{self, Severity};
+use blankroot::checks::Severity;
+use blankroot::infra::host::LocalHost;
 use common::doctor::{all, edit, find, installed_machine, run_installed, write};
 
 #[test]
@@ -70,17 +70,17 @@ fn a_failed_rollback_is_reported_with_its_message() {
     assert!(f.fix.as_deref().unwrap().contains("zfs snapshot rpool/local/root.blank@blank"), "{f:?}");
     // `--root DIR` reads the marker under DIR (its /run), not the running system's.
     let runner = fake.runner();
-    let fs = doctor::installed::check(&LocalHost::mounted(dir.path(), &runner)).unwrap();
+    let fs = blankroot::checks::installed::check(&LocalHost::mounted(dir.path(), &runner)).unwrap();
     assert_eq!(find(&fs, "rollback-failed").severity, Severity::Error);
     std::fs::remove_file(dir.path().join("run/blankroot/rollback-failed")).unwrap();
-    let fs = doctor::installed::check(&LocalHost::mounted(dir.path(), &runner)).unwrap();
+    let fs = blankroot::checks::installed::check(&LocalHost::mounted(dir.path(), &runner)).unwrap();
     assert!(all(&fs, "rollback-failed").is_empty(), "nothing to say about a root that is not booted");
 }
 
 #[test]
 fn the_blank_fix_keeps_the_root_datasets_properties_and_a_valid_name() {
     let c = common::config("custom-datasets");
-    let cmds = doctor::installed::blank_fix_commands(&c).unwrap();
+    let cmds = blankroot::checks::installed::blank_fix_commands(&c).unwrap();
     assert_eq!(
         cmds[0],
         ["zfs", "create", "-o", "canmount=noauto", "-o", "mountpoint=legacy", "tank/ephemeral/root.blank"]
@@ -88,12 +88,12 @@ fn the_blank_fix_keeps_the_root_datasets_properties_and_a_valid_name() {
     let mut c = common::config("seed-defaults");
     c.datasets[0].properties.push(("recordsize".into(), "64K".into()));
     assert_eq!(
-        blankroot::shell::quote_argv(&doctor::installed::blank_fix_commands(&c).unwrap()[0]),
+        blankroot::infra::shell::quote_argv(&blankroot::checks::installed::blank_fix_commands(&c).unwrap()[0]),
         "zfs create -o canmount=noauto -o mountpoint=legacy -o recordsize=64K rpool/local/root.blank"
     );
     // A valid root (its @blank fits), but "<root>.blank@blank" would not fit in 255 characters.
     c.datasets[0].name = format!("local/{}", "r".repeat(236));
-    let e = doctor::installed::blank_fix_commands(&c).unwrap_err();
+    let e = blankroot::checks::installed::blank_fix_commands(&c).unwrap_err();
     assert!(e.message.contains(".blank@blank would be 260 characters long; ZFS allows 255"), "{}", e.message);
     assert!(e.hint.unwrap().contains("zfs snapshot rpool/local/"));
 }

@@ -11,7 +11,7 @@
 //! say why, when one is missing. Passwords travel on stdin, never in argv.
 
 use blankroot::hash::{check_hash_text, hash_password, verify};
-use blankroot::secret::Secret;
+use blankroot::infra::secret::Secret;
 use std::io::Write;
 use std::process::{Command, Stdio};
 

@@ -9,15 +9,17 @@
 
 use crate::common;
 
-use blankroot::install::receipt::{Outcome, Receipt, StepResult};
-use blankroot::install::secrets::Secrets;
-use blankroot::install::{Options, Reporter, execute};
-use blankroot::plan::{Expect, Phase, Plan};
+use blankroot::commands::install::receipt::{Outcome, Receipt, StepResult};
+use blankroot::commands::install::secrets::Secrets;
+use blankroot::commands::install::{Options, execute};
+use blankroot::config::Account;
+use blankroot::infra::host::Host;
+use blankroot::infra::runner::Recording;
+use blankroot::infra::secret::Secret;
+use blankroot::output::{Detail, Events, Format};
+use blankroot::plan::{Expect, Phase, Plan, SecretName};
 use blankroot::probe::BlockDevice;
-use blankroot::runner::{Cmd, Output, Recording, Runner};
-use blankroot::secret::Secret;
-use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The example machine's lsblk: an empty 20 GiB /dev/vda.
 const LSBLK: &str = include_str!("../../src/example/lsblk.json");
@@ -59,36 +61,35 @@ fn with_done(mut r: Recording, plan: &Plan, ids: &[&str]) -> Recording {
 
 fn secrets() -> Secrets {
     let mut s = Secrets::default();
-    s.insert("luks-passphrase", Secret::new("pass phrase".into()));
-    s.insert("password:admin", Secret::new("$y$j9T$salt$hash".into()));
+    s.insert(SecretName::LuksPassphrase, Secret::new("pass phrase".into()));
+    s.insert(SecretName::Password(Account::named("admin")), Secret::new("$y$j9T$salt$hash".into()));
     s
 }
 
 fn run(r: &Recording, plan: &Plan, known: Vec<(String, bool)>) -> (blankroot::error::Result<Outcome>, Receipt) {
-    let (res, receipt, _) = run_with(r, plan, Options { known_done: known, json: true, ..Default::default() });
+    let (res, receipt, _) = run_as(r, plan, Options { known_done: known, ..Default::default() }, Format::Json);
     (res, receipt)
 }
 
 /// Runs `plan` up to `config` (unless `opts` says otherwise) with a state directory of its own;
 /// returns the result, the receipt and the progress output.
-fn run_with(r: &impl Runner, plan: &Plan, opts: Options) -> (blankroot::error::Result<Outcome>, Receipt, String) {
+fn run_with(r: &dyn Host, plan: &Plan, opts: Options) -> (blankroot::error::Result<Outcome>, Receipt, String) {
+    run_as(r, plan, opts, Format::Human)
+}
+
+fn run_as(
+    r: &dyn Host,
+    plan: &Plan,
+    opts: Options,
+    format: Format,
+) -> (blankroot::error::Result<Outcome>, Receipt, String) {
     let dir = tempfile::tempdir().unwrap();
-    let opts = Options {
-        yes: true,
-        until: opts.until.or(Some(Phase::Config)),
-        state_dir: dir.path().to_path_buf(),
-        json: opts.json,
-        ..opts
-    };
+    let opts =
+        Options { yes: true, until: opts.until.or(Some(Phase::Config)), state_dir: dir.path().to_path_buf(), ..opts };
     let mut out = Vec::new();
-    let res = execute(
-        r,
-        plan,
-        &dir.path().join("plan.json"),
-        &secrets(),
-        &opts,
-        &mut Reporter { out: &mut out, json: opts.json },
-    );
+    let mut events = Events::new(&mut out, format, Detail::Normal);
+    let res = execute(r, plan, &dir.path().join("plan.json"), &secrets(), &opts, &mut events);
+    events.finish().unwrap();
     let receipt = Receipt::load(&dir.path().join("receipt.json")).unwrap();
     (res, receipt, String::from_utf8(out).unwrap())
 }
@@ -236,7 +237,7 @@ fn the_disk_is_unchanged_only_when_it_reads_back_as_the_gate_saw_it() {
     let plan = common::plan_for("seed-defaults");
     let state = |lsblk: &str, before: Option<BlockDevice>| {
         let r = probed_as(all_succeed_but(&plan, "sfdisk"), lsblk);
-        blankroot::install::disk_state(&r, &plan, &secrets(), before.as_ref())
+        blankroot::commands::install::disk_state(&r, &plan, &secrets(), before.as_ref())
     };
     assert_eq!(state(LSBLK, Some(vda(LSBLK))), "/dev/vda is unchanged");
     // Partitioned since the gate looked (by another run: none of it is this plan's).
@@ -261,25 +262,12 @@ fn the_disk_is_unchanged_only_when_it_reads_back_as_the_gate_saw_it() {
     assert_eq!(state(LSBLK, None), "/dev/vda now holds nothing blankroot can see, none of it this plan's");
     // The disk cannot be read: said so, not guessed.
     let r = all_succeed_but(&plan, "sfdisk");
-    let s = blankroot::install::disk_state(&r, &plan, &secrets(), Some(&vda(LSBLK)));
+    let s = blankroot::commands::install::disk_state(&r, &plan, &secrets(), Some(&vda(LSBLK)));
     assert!(s.starts_with("what /dev/vda holds now could not be read (cannot list the block devices)"), "{s}");
 }
 
-/// A fake machine that also looks at the whole disk's lock: before every command it asks
-/// util-linux's `flock -n DEV true` whether the lock is free, and notes the answer.
-struct LockWatch {
-    inner: Recording,
-    dev: PathBuf,
-    seen: Mutex<Vec<(Vec<String>, bool)>>,
-}
-
-impl Runner for LockWatch {
-    fn output(&self, cmd: &Cmd) -> blankroot::error::Result<Output> {
-        let free = std::process::Command::new("flock").arg("-n").arg(&self.dev).arg("true").status().unwrap().success();
-        self.seen.lock().unwrap().push((cmd.argv.clone(), free));
-        self.inner.output(cmd)
-    }
-}
+/// A command as the fake machine saw it, and whether the disk's lock was free then.
+type Seen = (Vec<String>, bool);
 
 #[test]
 fn destructive_steps_hold_the_disk_lock_while_their_commands_run() {
@@ -287,8 +275,14 @@ fn destructive_steps_hold_the_disk_lock_while_their_commands_run() {
     let dir = tempfile::tempdir().unwrap();
     let dev = dir.path().join("vda");
     std::fs::write(&dev, "").unwrap();
-    let inner = with_done(all_commands_succeed(&plan), &plan, &["partition", "luks-format"]);
-    let w = LockWatch { inner, dev: dev.clone(), seen: Mutex::new(Vec::new()) };
+    // The fake machine also looks at the whole disk's lock: before every command it asks
+    // util-linux's `flock -n DEV true` whether the lock is free, and notes the answer.
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+    let (watch, lock_dev) = (Arc::clone(&seen), dev.clone());
+    let w = with_done(all_commands_succeed(&plan), &plan, &["partition", "luks-format"]).on_call(move |cmd| {
+        let free = std::process::Command::new("flock").arg("-n").arg(&lock_dev).arg("true").status().unwrap().success();
+        watch.lock().unwrap().push((cmd.argv.clone(), free));
+    });
     let opts = Options {
         known_done: vec![("partition".into(), false)],
         until: Some(Phase::Pool),
@@ -297,7 +291,7 @@ fn destructive_steps_hold_the_disk_lock_while_their_commands_run() {
     };
     let (res, _, out) = run_with(&w, &plan, opts);
     assert_eq!(res.unwrap(), Outcome::Stopped, "{out}");
-    let seen = w.seen.lock().unwrap();
+    let seen = seen.lock().unwrap();
     let mut locked_runs = 0;
     for (argv, free) in seen.iter() {
         let of: Vec<_> = plan.steps.iter().filter(|s| s.commands.iter().any(|c| c.argv == *argv)).collect();

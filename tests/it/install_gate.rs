@@ -5,12 +5,14 @@
 
 use crate::common;
 
+use blankroot::commands::install::secrets::gather;
+use blankroot::commands::install::{Options, confirm, disk_state, gate, verify_machine};
+use blankroot::config::Account;
 use blankroot::error::ErrorKind;
-use blankroot::install::secrets::{Prompter, gather};
-use blankroot::install::{Options, confirm, disk_state, gate, verify_machine};
-use blankroot::plan::{self, Identities, Phase, Plan};
+use blankroot::infra::prompt::Prompter;
+use blankroot::infra::secret::Secret;
+use blankroot::plan::{self, Identities, Phase, Plan, SecretName};
 use blankroot::probe::{BlockDevice, Facts, Firmware};
-use blankroot::secret::Secret;
 
 fn facts() -> Facts {
     blankroot::example::facts().unwrap()
@@ -43,18 +45,23 @@ fn opts() -> Options {
     Options { yes: true, state_dir: "/nonexistent".into(), ..Default::default() }
 }
 
+/// The example machine (the NixOS installer: the ZFS module loadable) as the gate asks it.
+fn host() -> blankroot::infra::runner::Recording {
+    blankroot::example::machine()
+}
+
 fn gate_err(f: &Facts, o: &Options) -> blankroot::error::Error {
     let p = plan(&facts());
-    let now = verify_machine(&p, f).unwrap();
-    gate(&p, &now, f, false, o).unwrap_err()
+    verify_machine(&p, f).unwrap();
+    gate(&host(), &p, f, false, o).unwrap_err()
 }
 
 #[test]
 fn an_empty_disk_passes() {
     let f = facts();
     let p = plan(&f);
-    let now = verify_machine(&p, &f).unwrap();
-    gate(&p, &now, &f, false, &opts()).unwrap();
+    verify_machine(&p, &f).unwrap();
+    gate(&host(), &p, &f, false, &opts()).unwrap();
 }
 
 #[test]
@@ -105,7 +112,8 @@ fn partitions_without_wipe_are_refused_with_the_flag_named() {
     assert!(e.hint.unwrap().contains("--wipe"));
     // With --wipe an unused disk with partitions is accepted.
     let p = plan(&facts());
-    gate(&p, &verify_machine(&p, &f).unwrap(), &f, false, &Options { wipe: true, ..opts() }).unwrap();
+    verify_machine(&p, &f).unwrap();
+    gate(&host(), &p, &f, false, &Options { wipe: true, ..opts() }).unwrap();
 }
 
 #[test]
@@ -113,7 +121,8 @@ fn our_own_disk_resumes_without_wipe() {
     let mut f = facts();
     vda(&mut f).children.push(part("vda1", "vfat", Some("/mnt/boot")));
     let p = plan(&facts());
-    gate(&p, &verify_machine(&p, &f).unwrap(), &f, true, &opts()).unwrap();
+    verify_machine(&p, &f).unwrap();
+    gate(&host(), &p, &f, true, &opts()).unwrap();
 }
 
 #[test]
@@ -124,7 +133,8 @@ fn bios_is_refused_only_when_the_install_phase_runs() {
     assert!(e.message.contains("BIOS firmware"));
     assert!(e.hint.unwrap().contains("--until config"));
     let p = plan(&facts());
-    gate(&p, &verify_machine(&p, &f).unwrap(), &f, false, &Options { until: Some(Phase::Config), ..opts() }).unwrap();
+    verify_machine(&p, &f).unwrap();
+    gate(&host(), &p, &f, false, &Options { until: Some(Phase::Config), ..opts() }).unwrap();
 }
 
 #[test]
@@ -133,11 +143,16 @@ fn missing_tools_are_listed() {
     f.commands.insert("zpool".into(), false);
     f.commands.insert("nixos-install".into(), false);
     let e = gate_err(&f, &opts());
-    assert_eq!(e.message, "this machine lacks nixos-install, zpool");
+    assert_eq!(e.message, "this machine lacks zpool");
+    assert_eq!(e.causes, ["also: this machine lacks nixos-install"]);
+    assert_eq!(e.kind, ErrorKind::Environment);
     let p = plan(&facts());
-    let e = gate(&p, &verify_machine(&p, &f).unwrap(), &f, false, &Options { until: Some(Phase::Config), ..opts() })
-        .unwrap_err();
-    assert_eq!(e.message, "this machine lacks zpool", "nixos-install is not needed until config");
+    verify_machine(&p, &f).unwrap();
+    let e = gate(&host(), &p, &f, false, &Options { until: Some(Phase::Config), ..opts() }).unwrap_err();
+    assert_eq!(e.message, "this machine lacks zpool");
+    assert!(e.causes.is_empty(), "nixos-install is not needed until config: {:?}", e.causes);
+    // Only what the phases to run need: until the disk phase, zpool is not needed either.
+    gate(&host(), &p, &f, false, &Options { until: Some(Phase::Disk), ..opts() }).unwrap();
 }
 
 #[test]
@@ -192,8 +207,8 @@ fn secrets_are_gathered_from_prompts_and_files() {
         Script { tty: true, answers: vec!["pass phrase".into(), "pass phrase".into(), "pw".into(), "pw".into()] };
     let got = gather(&p, None, &mut s).unwrap();
     assert_eq!(got.names(), ["luks-passphrase", "password:admin"]);
-    assert_eq!(got.get("luks-passphrase").unwrap().expose(), "pass phrase");
-    let hash = got.get("password:admin").unwrap().expose().to_string();
+    assert_eq!(got.get(&SecretName::LuksPassphrase).unwrap().expose(), "pass phrase");
+    let hash = got.get(&SecretName::Password(Account::named("admin"))).unwrap().expose().to_string();
     assert!(hash.starts_with("$y$j9T$"));
     assert!(blankroot::hash::verify("pw", &hash));
 
@@ -208,7 +223,7 @@ fn secrets_are_gathered_from_prompts_and_files() {
 }
 
 /// The fake machine's answer to every check of these steps: they hold.
-fn holding(mut r: blankroot::runner::Recording, p: &Plan, ids: &[&str]) -> blankroot::runner::Recording {
+fn holding(mut r: blankroot::infra::runner::Recording, p: &Plan, ids: &[&str]) -> blankroot::infra::runner::Recording {
     for s in p.steps.iter().filter(|s| ids.contains(&s.id.as_str())) {
         for c in &s.check {
             let argv: Vec<&str> = c.argv.iter().map(String::as_str).collect();
@@ -225,8 +240,8 @@ fn holding(mut r: blankroot::runner::Recording, p: &Plan, ids: &[&str]) -> blank
 #[test]
 fn disk_state_says_what_the_disk_holds() {
     let p = plan(&facts());
-    let mut secrets = blankroot::install::secrets::Secrets::default();
-    secrets.insert("luks-passphrase", Secret::new("pass phrase".into()));
+    let mut secrets = blankroot::commands::install::secrets::Secrets::default();
+    secrets.insert(SecretName::LuksPassphrase, Secret::new("pass phrase".into()));
     let state = |ids: &[&str]| disk_state(&holding(blankroot::example::machine(), &p, ids), &p, &secrets, None);
     let s = state(&["partition", "format-esp", "luks-format", "pool-create", "dataset:local/root"]);
     assert_eq!(

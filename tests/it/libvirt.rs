@@ -8,8 +8,8 @@
 
 use crate::common;
 
-use blankroot::libvirt::fix::{self, Change, Options};
-use blankroot::libvirt::{Request, Source, run};
+use blankroot::commands::libvirt::fix::{self, Change, Options};
+use blankroot::commands::libvirt::{Request, Source, run};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -91,7 +91,7 @@ fn every_fixture_is_fixed_validated_by_libvirt_and_left_alone_the_second_time() 
         assert_eq!(again.changes, vec![], "{n}: a second run has nothing to change");
         assert_eq!(again.text, fixed.text, "{n}: a second run changes no byte");
         only_the_changes_differ(&n, &text, &fixed.text);
-        let diff = blankroot::libvirt::unified_diff(&text, &fixed.text, "now", "after");
+        let diff = blankroot::commands::libvirt::unified_diff(&text, &fixed.text, "now", "after");
         insta::assert_snapshot!(format!("libvirt-{n}"), diff);
         println!("checked: {n}: {} change(s), valid for libvirt, idempotent", fixed.changes.len());
     }
@@ -251,7 +251,7 @@ fn a_running_domain_is_refused_by_real_virsh() {
 
 #[test]
 fn the_domain_flow_with_a_fake_virsh() {
-    use blankroot::runner::Recording;
+    use blankroot::infra::runner::Recording;
     let xml = std::fs::read_to_string(common::fixture("libvirt/dumpxml-q35-bios.xml")).unwrap();
     let fixed = fix::fix(&xml, "nixos-unstable", Options::default()).unwrap().text;
     let uuid = "e98fc79f-f785-4cd5-a757-b6b2381ba358";
@@ -268,36 +268,47 @@ fn the_domain_flow_with_a_fake_virsh() {
         source: Source::Domain { name: "nixos-unstable".into(), connect: Some("qemu:///system".into()) },
         yes: true,
         options: Options::default(),
-        json: false,
     };
     struct NoTty;
-    impl blankroot::install::secrets::Prompter for NoTty {
+    impl blankroot::infra::prompt::Prompter for NoTty {
         fn interactive(&self) -> bool {
             false
         }
-        fn secret(&mut self, _: &str) -> blankroot::error::Result<blankroot::secret::Secret> {
+        fn secret(&mut self, _: &str) -> blankroot::error::Result<blankroot::infra::secret::Secret> {
             unreachable!()
         }
         fn line(&mut self, _: &str) -> blankroot::error::Result<String> {
             unreachable!()
         }
     }
+    use blankroot::output::{Detail, Events, Format, Render};
     let mut out = Vec::new();
-    let report = run(&r, &req, &mut NoTty, &mut out).unwrap();
+    let report = run(&r, &req, &mut NoTty, &mut Events::new(&mut out, Format::Human, Detail::Normal)).unwrap();
     assert!(report.applied);
+    assert!(report.failure().is_none());
     let calls = r.calls.lock().unwrap().clone();
     let define = calls.iter().find(|c| c.argv.contains(&"define".to_string())).expect("virsh define ran");
-    assert_eq!(define.stdin.as_deref(), Some(fixed.as_bytes()), "the fixed XML on define's stdin");
+    assert_eq!(define.stdin.as_ref().map(|i| i.bytes()), Some(fixed.as_bytes()), "the fixed XML on define's stdin");
     let order: Vec<&str> = calls.iter().map(|c| c.argv[3].as_str()).collect();
     assert_eq!(order, ["domuuid", "list", "dumpxml", "define", "domuuid", "list", "dumpxml"], "read back after define");
-    assert!(String::from_utf8_lossy(&out).contains("Defined nixos-unstable."));
+    assert!(String::from_utf8_lossy(&out).contains("+ "), "the changes are shown before anything is asked");
+    assert!(report.human(Detail::Normal).contains("Defined nixos-unstable."));
 
     // Without --yes and without a terminal nothing is defined.
     let r2 = Recording::new()
         .answer(&argv(&["domuuid", "nixos-unstable"]), format!("{uuid}\n"))
         .answer(&argv(&["list", "--all", "--uuid", "--state-shutoff"]), format!("{uuid}\n"))
         .answer(&argv(&["dumpxml", "--inactive", "nixos-unstable"]), xml.clone());
-    let e = run(&r2, &Request { yes: false, ..req.clone() }, &mut NoTty, &mut Vec::new()).unwrap_err();
+    let mut out = Vec::new();
+    let no = run(
+        &r2,
+        &Request { yes: false, ..req.clone() },
+        &mut NoTty,
+        &mut Events::new(&mut out, Format::Human, Detail::Normal),
+    )
+    .unwrap();
+    assert!(!no.applied);
+    let e = no.failure().expect("not confirmed is the command's failure");
     assert!(e.message.contains("not applied"), "{e}");
     assert!(!r2.calls.lock().unwrap().iter().any(|c| c.argv.contains(&"define".to_string())));
 
@@ -307,7 +318,8 @@ fn the_domain_flow_with_a_fake_virsh() {
         .answer(&argv(&["list", "--all", "--uuid", "--state-shutoff"]), format!("{uuid}\n"))
         .answer(&argv(&["dumpxml", "--inactive", "nixos-unstable"]), xml.clone())
         .answer(&argv(&["define", "/proc/self/fd/0"]), "");
-    let e = run(&r3, &req, &mut NoTty, &mut Vec::new()).unwrap_err();
+    let mut out = Vec::new();
+    let e = run(&r3, &req, &mut NoTty, &mut Events::new(&mut out, Format::Human, Detail::Normal)).unwrap_err();
     assert!(e.message.contains("libvirt did not keep the changes"), "{e}");
 }
 
@@ -387,7 +399,7 @@ fn a_real_domain_is_fixed_through_virsh_and_boots_uefi_with_serials() {
     println!("checked: started: libvirt chose {} (no secure boot); QEMU got serial vda and vdc", loader.trim());
 }
 
-// --- The file is written safely (`blankroot::fsutil`): links, owner, mode, line endings,
+// --- The file is written safely (`blankroot::infra::fsutil`): links, owner, mode, line endings,
 // planted temporary names, files that may not be replaced, a full or read-only disk.
 
 fn sha(p: &Path) -> Vec<u8> {
@@ -400,7 +412,7 @@ fn temps(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(blankroot::fsutil::TEMP_SUFFIX))
+        .filter(|n| n.ends_with(blankroot::infra::fsutil::TEMP_SUFFIX))
         .collect()
 }
 

@@ -9,6 +9,7 @@ mod config_option_rules;
 mod diff;
 mod doctor;
 mod doctor_rollback;
+mod flake;
 mod hash_libxcrypt;
 mod hostile;
 mod install_exec;

@@ -228,16 +228,21 @@ fn seed_layout_values_are_in_the_module() {
 
 #[test]
 fn plan_time_evaluation_accepts_every_config_and_refuses_a_broken_file() {
-    use blankroot::runner::Local;
+    use blankroot::infra::runner::Local;
     for name in common::CONFIGS {
         let plan = common::plan_for(name);
-        assert!(blankroot::nixgen::verify::check(&Local::default(), &plan).unwrap(), "{name}");
+        assert!(
+            blankroot::nixgen::verify::check(&blankroot::infra::host::LocalHost::live(&Local::default()), &plan)
+                .unwrap(),
+            "{name}"
+        );
     }
     // A file that parses but does not evaluate (an undefined variable) is refused, naming it.
     let mut plan = common::plan_for("seed-defaults");
     let f = plan.steps.iter_mut().flat_map(|s| &mut s.files).find(|f| f.path.ends_with("/blankroot.nix")).unwrap();
     f.content = Content::Text("{ config, ... }: { a = undefinedThing; }\n".into());
-    let e = blankroot::nixgen::verify::check(&Local::default(), &plan).unwrap_err();
+    let e = blankroot::nixgen::verify::check(&blankroot::infra::host::LocalHost::live(&Local::default()), &plan)
+        .unwrap_err();
     assert!(e.message.contains("blankroot.nix does not evaluate"), "{}", e.message);
     assert!(format!("{e:?}").contains("undefinedThing"), "{e:?}");
 }

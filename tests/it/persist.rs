@@ -7,9 +7,9 @@
 
 use crate::common;
 
-use blankroot::persist::{Request, run};
+use blankroot::commands::persist::{Request, run};
+use blankroot::infra::runner::Local;
 use blankroot::plan::Content;
-use blankroot::runner::Local;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
@@ -47,8 +47,13 @@ fn installed() -> tempfile::TempDir {
     dir
 }
 
-fn persist(root: &Path, paths: &[&str], create: bool) -> blankroot::error::Result<Vec<blankroot::persist::Kept>> {
-    run(&Local::default(), &Request { paths: paths.iter().map(|p| p.to_string()).collect(), create, root: root.into() })
+fn persist(
+    root: &Path,
+    paths: &[&str],
+    create: bool,
+) -> blankroot::error::Result<Vec<blankroot::commands::persist::Kept>> {
+    let req = Request { paths: paths.iter().map(|p| p.to_string()).collect(), create };
+    run(&blankroot::infra::host::LocalHost::mounted(root, &Local::default()), &req).map(|r| r.kept)
 }
 
 fn tool(args: &[&str]) -> String {
@@ -233,7 +238,7 @@ fn walk(p: &Path) -> Vec<String> {
     v
 }
 
-// --- blankroot.toml and blankroot.nix are rewritten safely (`blankroot::fsutil`).
+// --- blankroot.toml and blankroot.nix are rewritten safely (`blankroot::infra::fsutil`).
 
 fn sha(p: &Path) -> Vec<u8> {
     use sha2::Digest;

@@ -73,10 +73,10 @@ fn no_secret_value_appears_in_plan_output() {
         assert!(!text.contains("SECRET.SALT"));
     }
     // Secrets are referred to by name only.
-    let names: Vec<&str> = p.secrets.iter().map(|s| s.name.as_str()).collect();
+    let names: Vec<String> = p.secrets.iter().map(|s| s.name.to_string()).collect();
     assert_eq!(names, ["luks-passphrase", "password:alice", "password:bob"]);
     let luks = p.steps.iter().find(|s| s.id == "luks-format").unwrap();
-    assert_eq!(luks.commands[0].stdin, Some(Stdin::Secret("luks-passphrase".into())));
+    assert_eq!(luks.commands[0].stdin, Some(Stdin::Secret(plan::SecretName::LuksPassphrase)));
     assert!(luks.commands[0].argv.iter().any(|a| a == "--key-file"), "the passphrase goes on stdin");
 }
 

@@ -2,8 +2,8 @@
 //! tests/fixtures/lsblk/README.md for how each fixture was captured), plus one probe of this
 //! machine.
 
+use blankroot::infra::runner::Local;
 use blankroot::probe::{self, BlockDevice, ByIdLink, Facts, Firmware, lsblk::ESP_GPT_TYPE};
-use blankroot::runner::Local;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -224,7 +224,8 @@ fn by_id_fixtures_parse() {
 /// The real probe, on this machine, through the real runner.
 #[test]
 fn probe_this_machine() {
-    let f = probe::probe(&Local::default()).unwrap_or_else(|e| panic!("{}", e.render()));
+    let f = probe::probe(&blankroot::infra::host::LocalHost::live(&Local::default()))
+        .unwrap_or_else(|e| panic!("{}", e.render()));
     assert!(!f.block_devices.is_empty());
     assert!(f.has_command("lsblk"));
     assert!(f.has_command("mount"));

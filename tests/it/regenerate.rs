@@ -99,7 +99,7 @@ fn no_installed_system_is_an_environment_error() {
     assert!(err.contains("cannot read") && err.contains("blankroot.toml"), "{err}");
 }
 
-// --- Both files are written safely (`blankroot::fsutil`): owner and mode kept; a link out of
+// --- Both files are written safely (`blankroot::infra::fsutil`): owner and mode kept; a link out of
 // the root, or a hard-linked file, refused before either is written.
 
 fn sha(p: &Path) -> Vec<u8> {

@@ -8,6 +8,7 @@
 
 use crate::common;
 
+use blankroot::infra::runner::Recording;
 use blankroot::plan::record::{self, Absent, OFFSET, Record, SIZE};
 use blankroot::plan::{Plan, PlannedCommand, Stdin};
 use std::path::Path;
@@ -113,15 +114,14 @@ fn the_last_step_zeroes_the_record_and_its_real_check_says_so() {
     assert_eq!(record::parse(&region(&img)), Err(Absent::None));
 }
 
-/// A runner that answers the record's read command from an image and nothing else.
-struct ImageReader<'a>(&'a Path);
-
-impl blankroot::runner::Runner for ImageReader<'_> {
-    fn output(&self, cmd: &blankroot::runner::Cmd) -> blankroot::error::Result<blankroot::runner::Output> {
-        assert_eq!(cmd.argv[0], "dd", "only the record is read: {:?}", cmd.argv);
-        let (rc, stdout) = run_on(self.0, &cmd.argv, None);
-        Ok(blankroot::runner::Output { status: Some(rc), stdout, stderr: Vec::new() })
-    }
+/// The fake machine whose disk is an image: the record's read command (`dd`) runs on it, and
+/// nothing else is answered.
+fn image_reader(img: &Path) -> Recording {
+    let img = img.to_path_buf();
+    Recording::new().respond("dd", move |cmd| {
+        let (rc, stdout) = run_on(&img, &cmd.argv, None);
+        Ok(blankroot::infra::runner::Output { status: Some(rc), stdout, stderr: Vec::new() })
+    })
 }
 
 #[test]
@@ -130,7 +130,7 @@ fn a_rerun_with_the_same_config_gets_the_recorded_plan_and_another_config_is_ref
     let dir = tempfile::tempdir().unwrap();
     let img = image(&p, dir.path(), 0);
     let facts = blankroot::example::facts().unwrap();
-    let reader = ImageReader(&img);
+    let reader = image_reader(&img);
     // Nothing recorded yet: no resume.
     assert!(record::resume_plan(&reader, &p.config, &p.target, &facts, false).unwrap().is_none());
     ok(&img, &p.steps[0].commands[0]);

@@ -507,7 +507,7 @@ fn install_refuses_a_changed_plan_before_doing_anything() {
 /// as `install` without --config would load, so it is the one the resume would use.
 #[test]
 fn install_refuses_a_changed_plan_in_the_state_directory() {
-    use blankroot::install::receipt::{Outcome, Receipt};
+    use blankroot::commands::install::receipt::{Outcome, Receipt};
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     std::fs::create_dir(&state).unwrap();

@@ -7,10 +7,10 @@
 
 use crate::common;
 
-use blankroot::doctor::host::LocalHost;
+use blankroot::commands::verify::{CANARY, RECORD, Record, arm, check};
+use blankroot::infra::host::LocalHost;
+use blankroot::infra::runner::Recording;
 use blankroot::plan::Content;
-use blankroot::runner::Recording;
-use blankroot::verify::{CANARY, RECORD, Record, arm, check};
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -81,7 +81,7 @@ fn record(r: &Path) -> std::path::PathBuf {
 /// Armed in boot 1, rebooted into boot 2, the canary gone: the state a rollback leaves.
 fn armed_and_rolled_back(r: &Path) -> Record {
     let fake = with_blank();
-    let rec = arm(&LocalHost::fixture(r, &fake), r, &common::config("seed-defaults")).unwrap();
+    let rec = arm(&LocalHost::fixture(r, &fake), &common::config("seed-defaults")).unwrap();
     reboot(r);
     std::fs::remove_file(canary(r)).unwrap();
     rec
@@ -94,7 +94,7 @@ fn arm_reboot_rollback_check_passes() {
     let fake = with_blank();
     let host = LocalHost::fixture(r, &fake);
     let config = common::config("seed-defaults");
-    let rec = arm(&host, r, &config).unwrap();
+    let rec = arm(&host, &config).unwrap();
     assert_eq!(rec.dataset, "rpool/local/root");
     assert_eq!(rec.token.len(), 32);
     assert_eq!(rec.boot_id, BOOT1);
@@ -105,14 +105,14 @@ fn arm_reboot_rollback_check_passes() {
     assert_eq!(std::fs::metadata(record(r)).unwrap().permissions().mode() & 0o777, 0o600);
     // Same boot: nothing to check yet; nothing changes.
     let before = tree(r);
-    let e = check(&host, r, &config).unwrap_err();
+    let e = check(&host, &config).unwrap_err();
     assert_eq!(e.kind.exit_code(), 2);
     assert!(e.message.contains("the boot that armed") && e.hint.clone().unwrap().contains("reboot"), "{e}");
     assert_eq!(tree(r), before);
     // The reboot rolls the root back: the canary is gone, the record is in /persist.
     reboot(r);
     std::fs::remove_file(canary(r)).unwrap();
-    let v = check(&host, r, &config).unwrap();
+    let v = check(&host, &config).unwrap();
     assert!(v.pass, "{v:?}");
     assert!(v.causes.is_empty(), "{v:?}");
     assert!(v.summary.starts_with("PASS: /.blankroot-canary"), "{}", v.summary);
@@ -126,11 +126,11 @@ fn a_surviving_canary_fails_with_the_likely_cause() {
     let fake = Recording::new();
     let host = LocalHost::fixture(r, &fake);
     let config = common::config("seed-defaults");
-    arm(&host, r, &config).unwrap();
+    arm(&host, &config).unwrap();
     reboot(r);
     // No rollback: the canary is still there; @blank holds it too (taken after it was written).
     write(r, &format!(".zfs/snapshot/blank{CANARY}"), "x\n");
-    let v = check(&host, r, &config).unwrap();
+    let v = check(&host, &config).unwrap();
     assert!(!v.pass);
     assert!(v.summary.starts_with("FAIL: /.blankroot-canary is still there"), "{}", v.summary);
     assert!(v.causes.iter().any(|c| c.contains("the snapshot is not blank")), "{:?}", v.causes);
@@ -146,10 +146,10 @@ fn no_record_after_the_reboot_means_persist_was_lost() {
     let fake = Recording::new();
     let host = LocalHost::fixture(r, &fake);
     let config = common::config("seed-defaults");
-    arm(&host, r, &config).unwrap();
+    arm(&host, &config).unwrap();
     reboot(r);
     std::fs::remove_file(record(r)).unwrap();
-    let v = check(&host, r, &config).unwrap();
+    let v = check(&host, &config).unwrap();
     assert!(!v.pass);
     assert!(v.causes.iter().any(|c| c.contains("/persist lost the record")), "{:?}", v.causes);
 }
@@ -164,11 +164,11 @@ fn arm_refuses_a_root_that_is_not_the_rolled_back_dataset() {
         "22 1 0:21 / / rw - tmpfs tmpfs rw\n24 22 0:23 / /persist rw - zfs rpool/safe/persist rw\n",
     );
     let fake = Recording::new();
-    let e = arm(&LocalHost::fixture(r, &fake), r, &common::config("seed-defaults")).unwrap_err();
+    let e = arm(&LocalHost::fixture(r, &fake), &common::config("seed-defaults")).unwrap_err();
     assert!(e.message.contains("would be on tmpfs, not on rpool/local/root"), "{e}");
     assert!(!canary(r).exists());
     write(r, "proc/self/mountinfo", "22 1 0:21 / / rw - zfs rpool/local/root rw\n");
-    let e = arm(&LocalHost::fixture(r, &fake), r, &common::config("seed-defaults")).unwrap_err();
+    let e = arm(&LocalHost::fixture(r, &fake), &common::config("seed-defaults")).unwrap_err();
     assert!(e.message.contains("/persist is not mounted"), "{e}");
     assert!(!canary(r).exists(), "nothing written when the record could not be");
 }
@@ -211,7 +211,7 @@ fn a_vanished_canary_is_no_pass_without_the_rolled_back_root() {
         armed_and_rolled_back(r);
         breaks(r);
         let fake = with_blank();
-        let v = check(&LocalHost::fixture(r, &fake), r, &config).unwrap();
+        let v = check(&LocalHost::fixture(r, &fake), &config).unwrap();
         assert!(!v.pass, "{what}: {v:?}");
         assert!(v.summary.starts_with("FAIL: /.blankroot-canary (token "), "{what}: {}", v.summary);
         assert!(v.causes.iter().any(|c| c.contains(cause)), "{what}: {:?}", v.causes);
@@ -226,7 +226,7 @@ fn a_vanished_canary_is_no_pass_without_the_rolled_back_root() {
         1,
         "cannot open 'rpool/local/root@blank': dataset does not exist",
     );
-    let v = check(&LocalHost::fixture(r, &fake), r, &config).unwrap();
+    let v = check(&LocalHost::fixture(r, &fake), &config).unwrap();
     assert!(!v.pass && v.causes.iter().any(|c| c.contains("@blank does not exist")), "{v:?}");
 }
 
@@ -330,7 +330,7 @@ fn a_record_that_is_not_arms_is_an_error_and_changes_nothing() {
         std::fs::write(record(r), make(&mut v)).unwrap();
         let before = tree(r);
         let fake = with_blank();
-        let e = check(&LocalHost::fixture(r, &fake), r, &config).unwrap_err();
+        let e = check(&LocalHost::fixture(r, &fake), &config).unwrap_err();
         assert_eq!(e.kind.exit_code(), 2, "{what}: {e}");
         assert!(e.message.contains("is not a record `blankroot verify-rollback arm` wrote"), "{what}: {e}");
         assert!(e.causes.iter().any(|c| c.contains(cause)), "{what}: {e}");
@@ -349,13 +349,13 @@ fn an_unreadable_boot_id_is_an_error_not_a_verdict() {
         write(r, "proc/sys/kernel/random/boot_id", bad);
         let before = tree(r);
         let fake = with_blank();
-        let e = check(&LocalHost::fixture(r, &fake), r, &config).unwrap_err();
+        let e = check(&LocalHost::fixture(r, &fake), &config).unwrap_err();
         assert_eq!(e.kind.exit_code(), 3, "{bad:?}: {e}");
         assert!(e.message.contains("cannot read this boot's id"), "{e}");
         assert!(!e.message.contains('\u{1b}'), "escaped: {e}");
         assert_eq!(tree(r), before);
         // Nor can arm record a boot it cannot name.
-        let e = arm(&LocalHost::fixture(r, &fake), r, &config).unwrap_err();
+        let e = arm(&LocalHost::fixture(r, &fake), &config).unwrap_err();
         assert!(e.message.contains("cannot read this boot's id"), "{e}");
         assert!(!canary(r).exists(), "{bad:?}: nothing armed");
     }

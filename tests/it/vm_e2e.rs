@@ -421,7 +421,7 @@ enum Cut {
 fn power_cuts_at_every_step_boundary_resume() {
     // Without the hook every "exact" cut would land somewhere later: fail, do not skip.
     assert!(
-        blankroot::install::test_hooks(),
+        blankroot::commands::install::test_hooks(),
         "this test needs blankroot's test hook: run it with `cargo test --features test-hooks --test vm_e2e`"
     );
     let v = Vm::new(&[("disk01", 6), ("disk02", 1)]);

@@ -77,9 +77,9 @@ fn stage1_boots_of_the_installed_disk() {
 
     // e. @blank destroyed (by the last boot): the boot completes and says so. After it, the
     // fix doctor prints is applied as doctor's own command list gives it (up to the reboot).
-    let fix = blankroot::doctor::installed::blank_fix_commands(&t.plan.config).unwrap();
+    let fix = blankroot::checks::installed::blank_fix_commands(&t.plan.config).unwrap();
     let reboot = fix.iter().position(|c| c == &["reboot"]).expect("the fix reboots");
-    let script: String = fix[..reboot].iter().map(|c| blankroot::shell::quote_argv(c) + "\n").collect();
+    let script: String = fix[..reboot].iter().map(|c| blankroot::infra::shell::quote_argv(c) + "\n").collect();
     assert_eq!(fix[reboot + 1..].len(), 1, "{fix:?}");
     std::fs::write(t.v.share().join("fix.sh"), &script).unwrap();
     let log = t.boot("e-no-blank", Shape::AsGenerated, &[(0, PASSPHRASE)], "fix");
@@ -101,7 +101,7 @@ fn stage1_boots_of_the_installed_disk() {
     assert!(blank.iter().any(|x| x["severity"] == "error"), "{f:#?}");
     let shown = blank[0]["fix"].as_str().unwrap_or_default();
     assert!(
-        fix.iter().all(|c| shown.contains(&blankroot::shell::quote_argv(c))),
+        fix.iter().all(|c| shown.contains(&blankroot::infra::shell::quote_argv(c))),
         "doctor shows the fix it lists: {shown}"
     );
     let failed = finding(&f, "rollback-failed");

@@ -1,18 +1,18 @@
-//! Doctor's fixture machines: a temporary folder stands for a machine's root, a fake runner
-//! answers the commands (nix-instantiate runs for real), and an installed system is made from
-//! the real generated files of the seed-defaults plan. Used by tests/doctor*.rs.
+//! Doctor's fixture machines: a temporary folder stands for a machine's root, the fake runner
+//! answers the commands from a table (nix-instantiate runs for real), and an installed system
+//! is made from the real generated files of the seed-defaults plan. Used by doctor*.rs.
 
-use blankroot::doctor::host::LocalHost;
-use blankroot::doctor::{self, Finding, live};
-use blankroot::error::Result;
+use blankroot::checks::{Finding, live};
+use blankroot::infra::host::LocalHost;
+use blankroot::infra::runner::{Cmd, Recording};
 use blankroot::plan::Content;
-use blankroot::runner::{Cmd, Local, Output, Recording, Runner};
 use std::collections::BTreeMap;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 
-/// Commands answered from a table (later answers replace earlier ones); nix-instantiate runs
-/// for real.
+/// The answers of a fixture machine's commands, as a table a test can copy and change (a later
+/// answer for the same argv replaces the earlier one); [`Fake::runner`] makes the fake runner
+/// from it, with nix-instantiate run for real.
 #[derive(Default, Clone)]
 pub struct Fake {
     answers: BTreeMap<Vec<String>, (i32, String)>,
@@ -23,21 +23,13 @@ impl Fake {
         self.answers.insert(argv.iter().map(|s| s.to_string()).collect(), (status, stdout.to_string()));
         self
     }
-    pub fn runner(&self) -> Mixed {
-        let mut r = Recording::new();
+    pub fn runner(&self) -> Recording {
+        let mut r = Recording::new().real("nix-instantiate");
         for (argv, (status, out)) in &self.answers {
             let a: Vec<&str> = argv.iter().map(String::as_str).collect();
             r = if *status == 0 { r.answer(&a, out.as_str()) } else { r.fail(&a, *status, out) };
         }
-        Mixed(r)
-    }
-}
-
-pub struct Mixed(Recording);
-
-impl Runner for Mixed {
-    fn output(&self, cmd: &Cmd) -> Result<Output> {
-        if cmd.argv[0] == "nix-instantiate" { Local::default().output(cmd) } else { self.0.output(cmd) }
+        r
     }
 }
 
@@ -77,7 +69,7 @@ pub fn as_str(v: &[String]) -> Vec<&str> {
 pub fn live_opts(disk: &str) -> live::Options {
     let mut config = super::config("seed-defaults");
     config.disk = disk.into();
-    live::Options { config, install_phase: true, check_disk: true, now_unix: Some(1_795_000_000) }
+    live::Options { config, until: None, disk: live::DiskRule::Report, now_unix: Some(1_795_000_000) }
 }
 
 pub const HOSTID: &str = "5eed0007";
@@ -147,7 +139,7 @@ pub fn installed_machine() -> (tempfile::TempDir, Fake) {
 
 pub fn run_installed(dir: &Path, fake: &Fake) -> Vec<Finding> {
     let runner = fake.runner();
-    doctor::installed::check(&LocalHost::fixture(dir, &runner)).unwrap()
+    blankroot::checks::installed::check(&LocalHost::fixture(dir, &runner)).unwrap()
 }
 
 pub fn edit(dir: &Path, path: &str, from: &str, to: &str) {

@@ -28,7 +28,7 @@ fn read(dir: &Path) -> Result<Vec<u8>, String> {
 fn fixed_for_good(b: &[u8]) -> Result<(), String> {
     let t = String::from_utf8_lossy(b);
     let t = t.strip_prefix('\u{feff}').unwrap_or(&t);
-    match blankroot::libvirt::fix::fix(t, "vm.xml", Default::default()) {
+    match blankroot::commands::libvirt::fix::fix(t, "vm.xml", Default::default()) {
         Ok(again) if again.changes.is_empty() => Ok(()),
         Ok(again) => Err(format!("a second run would still change {:?}", again.changes)),
         Err(e) => Err(format!("the written file is no longer read: {}", e.message)),
@@ -199,7 +199,7 @@ fn edit_cases() -> Vec<Case> {
         GOOD,
         Expect::Accepted { stdout_has: vec!["<serial>vda</serial>".into()], changes: true },
     ));
-    let fixed = blankroot::libvirt::fix::fix(GOOD, "vm.xml", Default::default()).unwrap().text;
+    let fixed = blankroot::commands::libvirt::fix::fix(GOOD, "vm.xml", Default::default()).unwrap().text;
     v.push(xml_case(
         "control/already-fixed",
         fixed,

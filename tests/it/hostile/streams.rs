@@ -13,7 +13,8 @@ const ZDIFF: &str = include_str!("../../fixtures/zdiff/installed-FHt.txt");
 /// The domain file is the original or the whole fix, never something in between.
 fn xml_whole(dir: &Path) -> Result<(), String> {
     let now = std::fs::read_to_string(dir.join("vm.xml")).map_err(|e| e.to_string())?;
-    let fixed = blankroot::libvirt::fix::fix(GOOD_XML, "vm.xml", Default::default()).map_err(|e| e.to_string())?.text;
+    let fixed =
+        blankroot::commands::libvirt::fix::fix(GOOD_XML, "vm.xml", Default::default()).map_err(|e| e.to_string())?.text;
     if now == GOOD_XML || now == fixed { Ok(()) } else { Err("vm.xml is half-written".into()) }
 }
 
