@@ -23,7 +23,7 @@ pub fn run(host: &dyn Host, req: &Request) -> Result<Plan> {
     let config = config::load(req.config.as_deref(), &req.overrides)?;
     let facts = if req.example { crate::example::facts()? } else { crate::probe::probe(host)? };
     let target = plan::target::from_facts(&facts, &config.disk)?;
-    let ids = Identities::random(config.host_id.as_deref())?;
+    let ids = Identities::for_config(&config)?;
     let plan = plan::build(&config, &target, &ids)?;
     crate::nixgen::verify::check(host, &plan)?;
     Ok(plan)

@@ -1,6 +1,8 @@
 //! `blankroot regenerate`: rewrites an installed system's `/etc/nixos/blankroot.nix` from its
-//! `blankroot.toml` with this blankroot's generator, keeping the LUKS and ESP UUIDs the file
-//! already names. This is how an existing install gets what a newer blankroot generates (the
+//! `blankroot.toml` with this blankroot's generator, with the LUKS and ESP UUIDs blankroot.toml
+//! records (an install by blankroot 0.1 recorded them only in blankroot.nix: they are taken
+//! from there and recorded in blankroot.toml, so that `persist` and later runs read them from
+//! the layout). This is how an existing install gets what a newer blankroot generates (the
 //! pool import after LUKS, `tries=0`, the rollback unit's shape, …), which `doctor` asks for.
 //!
 //! Nothing is lost: the new text is evaluated by `nix-instantiate` (where it exists) before it
@@ -65,7 +67,25 @@ fn read(path: &Path) -> Result<String> {
     })
 }
 
-/// Regenerates the examined system's `/etc/nixos/blankroot.nix`; with `check`, only compares.
+/// blankroot.toml with the LUKS and ESP UUIDs recorded (`[luks] uuid`, `[esp] uuid`), its
+/// formatting and comments kept.
+fn record_uuids(text: &str, luks: &str, esp: &str) -> Result<String> {
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
+        Error::input("cannot read /etc/nixos/blankroot.toml").caused_by(e.message().to_string())
+    })?;
+    for (table, value) in [("luks", luks), ("esp", esp)] {
+        let t = doc.entry(table).or_insert_with(toml_edit::table);
+        let t = t
+            .as_table_like_mut()
+            .ok_or_else(|| Error::input(format!("[{table}] in /etc/nixos/blankroot.toml is not a table")))?;
+        t.insert("uuid", toml_edit::value(value));
+    }
+    Ok(doc.to_string())
+}
+
+/// Regenerates the examined system's `/etc/nixos/blankroot.nix` from its blankroot.toml (the
+/// LUKS and ESP UUIDs as it records them; an install by blankroot 0.1 did not: they are taken
+/// from the old blankroot.nix and recorded in blankroot.toml too); with `check`, only compares.
 pub fn run(host: &dyn Host, check: bool) -> Result<Report> {
     let root = host.local_root().map(Path::to_path_buf).ok_or_else(|| {
         Error::input("blankroot regenerate changes the examined system's files").hint("run it on that system")
@@ -74,42 +94,63 @@ pub fn run(host: &dyn Host, check: bool) -> Result<Report> {
     let dir: PathBuf = root.join("etc/nixos");
     let toml_path = dir.join("blankroot.toml");
     let nix_path = dir.join("blankroot.nix");
-    let config: Config =
-        crate::config::parse_str("/etc/nixos/blankroot.toml", &read(&toml_path)?, &Default::default())?;
+    let toml = read(&toml_path)?;
+    let config: Config = crate::config::parse_str("/etc/nixos/blankroot.toml", &toml, &Default::default())?;
     let old = read(&nix_path)?;
     let host_id = config.host_id.clone().ok_or_else(|| {
         Error::input("/etc/nixos/blankroot.toml has no host_id")
             .hint("set host_id to the pool's host id (`zdb -l` on its device shows it), then run again")
     })?;
-    let Some((luks, esp)) = crate::nixgen::uuids_in(&old, &config) else {
-        return Err(Error::input(format!("cannot find the LUKS and ESP UUIDs in {}", nix_path.display())).hint(
-            "restore blankroot.nix from a backup (blankroot.nix.old) or take the UUIDs from `blkid`, then run again",
-        ));
+    let (luks, esp, new_toml) = match config.recorded_uuids() {
+        Some((l, e)) => (l.to_string(), e.to_string(), None),
+        None => {
+            let Some((l, e)) = crate::nixgen::uuids_in(&old, &config) else {
+                return Err(Error::input(format!("cannot find the LUKS and ESP UUIDs in {}", nix_path.display())).hint(
+                    "restore blankroot.nix from a backup (blankroot.nix.old), or record them in blankroot.toml (`[luks] uuid` from `cryptsetup luksUUID`, `[esp] uuid` from `blkid`), then run again",
+                ));
+            };
+            let text = crate::infra::fsutil::keep_line_endings(&toml, &record_uuids(&toml, &l, &e)?);
+            // What is written must read back as the same layout with the UUIDs.
+            crate::config::parse_str("/etc/nixos/blankroot.toml (with the UUIDs)", &text, &Default::default())?;
+            (l, e, Some(text))
+        }
     };
     let ids = crate::nixgen::Ids { host_id: &host_id, luks_uuid: &luks, esp_uuid: &esp };
     let new = crate::nixgen::module(&config, ids);
     let shown = nix_path.display().to_string();
-    if new == old {
-        return Ok(Report { path: shown, changed: false, written: false, backup: None, diff: String::new(), check });
+    let unified = |old: &str, new: &str, path: &Path| {
+        let shown = path.display().to_string();
+        similar::TextDiff::from_lines(old, new)
+            .unified_diff()
+            .context_radius(3)
+            .header(&format!("{shown} (now)"), &format!("{shown} (regenerated)"))
+            .to_string()
+    };
+    let mut diff = new_toml.as_deref().map(|t| unified(&toml, t, &toml_path)).unwrap_or_default();
+    if new != old {
+        diff += &unified(&old, &new, &nix_path);
     }
-    let diff = similar::TextDiff::from_lines(&old, &new)
-        .unified_diff()
-        .context_radius(3)
-        .header(&format!("{shown} (now)"), &format!("{shown} (regenerated)"))
-        .to_string();
+    let report = |changed, written, backup| Report { path: shown.clone(), changed, written, backup, diff: diff.clone(), check };
+    if new == old && new_toml.is_none() {
+        return Ok(report(false, false, None));
+    }
     if check {
-        return Ok(Report { path: shown, changed: true, written: false, backup: None, diff, check });
+        return Ok(report(true, false, None));
     }
     crate::nixgen::verify::check_text(host, "/etc/nixos/blankroot.nix", &new)?;
     let backup = dir.join("blankroot.nix.old");
-    // Both checked before either is written: a refusal leaves both as they were.
+    // Every file checked before any is written: a refusal leaves them all as they were.
     let opts = crate::infra::fsutil::Opts::new(
         crate::infra::fsutil::Links::FollowWithin(root.to_path_buf()),
         "run it as root, with /etc/nixos writable (on a booted install it is /persist/etc/nixos)",
     );
     crate::infra::fsutil::check(&backup, &opts)?;
     crate::infra::fsutil::check(&nix_path, &opts)?;
+    crate::infra::fsutil::check(&toml_path, &opts)?;
     crate::infra::fsutil::write(&backup, old.as_bytes(), &opts)?;
     crate::infra::fsutil::write(&nix_path, new.as_bytes(), &opts)?;
-    Ok(Report { path: shown, changed: true, written: true, backup: Some(backup.display().to_string()), diff, check })
+    if let Some(t) = &new_toml {
+        crate::infra::fsutil::write(&toml_path, t.as_bytes(), &opts)?;
+    }
+    Ok(report(true, true, Some(backup.display().to_string())))
 }

@@ -47,8 +47,10 @@ fn password(p: &PasswordSource) -> String {
     }
 }
 
-/// The config as TOML, with `host_id` fixed to the one the plan chose.
-pub fn to_toml(c: &Config, host_id: &str) -> String {
+/// The config as TOML, with the ids the plan chose recorded: `host_id`, and the LUKS and ESP
+/// UUIDs (`[luks] uuid`, `[esp] uuid`), which later commands regenerate blankroot.nix from.
+pub fn to_toml(c: &Config, ids: &crate::plan::Identities) -> String {
+    let host_id = ids.host_id.as_str();
     let mut o = String::new();
     o.push_str("# blankroot.toml: the layout of this machine, as installed by blankroot.\n");
     o.push_str("# blankroot reads it to regenerate blankroot.nix; edit it, then run blankroot again.\n");
@@ -67,10 +69,11 @@ pub fn to_toml(c: &Config, host_id: &str) -> String {
         // Without this line, loading the file back would bring the default user back.
         o.push_str("users = []\n");
     }
-    o.push_str(&format!("\n[esp]\nsize = \"{}MiB\"\n", c.esp_size_bytes >> 20));
+    o.push_str(&format!("\n[esp]\nsize = \"{}MiB\"\nuuid = {}\n", c.esp_size_bytes >> 20, s(&ids.esp_uuid)));
     o.push_str(&format!(
-        "\n[luks]\nname = {}\nallow_discards = {}\nformat_options = {}\n",
+        "\n[luks]\nname = {}\nuuid = {}\nallow_discards = {}\nformat_options = {}\n",
         s(&c.luks.name),
+        s(&ids.luks_uuid),
         c.luks.allow_discards,
         list(&c.luks.format_options)
     ));

@@ -63,6 +63,11 @@ pub struct Luks {
     pub allow_discards: bool,
     /// Extra `cryptsetup luksFormat` options (e.g. a PBKDF choice). Never a key.
     pub format_options: Vec<String>,
+    /// The LUKS2 header's UUID (lower case). Recorded in the blankroot.toml an install writes
+    /// (later commands regenerate blankroot.nix from it); chosen at random when planning
+    /// unless given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +105,10 @@ pub struct Config {
     pub hostname: String,
     /// `networking.hostId`; `None` means "draw a random one when planning".
     pub host_id: Option<String>,
+    /// The ESP's FAT volume id (`1A2B-3C4D`, as blkid prints it): recorded like the LUKS UUID
+    /// (`[esp] uuid`), random unless given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub esp_uuid: Option<String>,
     pub users: Vec<User>,
     pub root_password: PasswordSource,
     pub persist: Persist,
@@ -187,7 +196,7 @@ impl Default for Config {
         Config {
             disk: DEFAULT_DISK.into(),
             esp_size_bytes: DEFAULT_ESP_SIZE,
-            luks: Luks { name: "cryptroot".into(), allow_discards: true, format_options: Vec::new() },
+            luks: Luks { name: "cryptroot".into(), allow_discards: true, format_options: Vec::new(), uuid: None },
             pool: Pool {
                 name: "rpool".into(),
                 options: default_pool_options(),
@@ -197,6 +206,7 @@ impl Default for Config {
             datasets: default_datasets(),
             hostname: "nixos".into(),
             host_id: None,
+            esp_uuid: None,
             users: vec![User { name: "admin".into(), groups: vec!["wheel".into()], password: PasswordSource::Prompt }],
             root_password: PasswordSource::Locked,
             persist: default_persist(),
@@ -224,6 +234,11 @@ impl Config {
     /// (`None` only in a config the rules would refuse).
     pub fn persist_dataset(&self) -> Option<&Dataset> {
         self.datasets.iter().find(|d| d.mount.as_deref() == Some(PERSIST))
+    }
+    /// The LUKS UUID and the ESP's volume id an install recorded in blankroot.toml, when both
+    /// are there (an install by blankroot 0.1 recorded neither).
+    pub fn recorded_uuids(&self) -> Option<(&str, &str)> {
+        Some((self.luks.uuid.as_deref()?, self.esp_uuid.as_deref()?))
     }
     /// Every account with its password source, root first.
     pub fn accounts(&self) -> Vec<(Account, &PasswordSource)> {

@@ -38,6 +38,7 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawEsp {
     size: Option<Spanned<String>>,
+    uuid: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -46,6 +47,7 @@ struct RawLuks {
     name: Option<Spanned<String>>,
     allow_discards: Option<bool>,
     format_options: Option<Vec<Spanned<String>>>,
+    uuid: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -382,6 +384,20 @@ fn password(
     Ok(default)
 }
 
+/// `[esp]`: its size and its recorded volume id.
+fn apply_esp(src: &Source, esp: Option<RawEsp>, c: &mut Config) -> Result<()> {
+    let Some(esp) = esp else { return Ok(()) };
+    if let Some(size) = esp.size {
+        let bytes = rules::size(size.get_ref()).map_err(|p| src.at(&size, p))?;
+        rules::esp_size(bytes).map_err(|p| src.at(&size, p))?;
+        c.esp_size_bytes = bytes;
+    }
+    if let Some(u) = esp.uuid {
+        c.esp_uuid = Some(rules::esp_uuid(u.get_ref()).map_err(|p| src.at(&u, p))?);
+    }
+    Ok(())
+}
+
 fn apply_raw(src: &Source, raw: RawConfig, c: &mut Config, spans: &mut Spans) -> Result<()> {
     if let Some(d) = raw.disk {
         rules::disk(d.get_ref()).map_err(|p| src.at(&d, p))?;
@@ -401,12 +417,11 @@ fn apply_raw(src: &Source, raw: RawConfig, c: &mut Config, spans: &mut Spans) ->
     if let Some(i) = raw.initrd {
         c.initrd = initrd(i.get_ref()).map_err(|p| src.at(&i, p))?;
     }
-    if let Some(size) = raw.esp.and_then(|e| e.size) {
-        let bytes = rules::size(size.get_ref()).map_err(|p| src.at(&size, p))?;
-        rules::esp_size(bytes).map_err(|p| src.at(&size, p))?;
-        c.esp_size_bytes = bytes;
-    }
+    apply_esp(src, raw.esp, c)?;
     if let Some(l) = raw.luks {
+        if let Some(u) = l.uuid {
+            c.luks.uuid = Some(rules::luks_uuid(u.get_ref()).map_err(|p| src.at(&u, p))?);
+        }
         if let Some(n) = l.name {
             rules::luks_name(n.get_ref()).map_err(|p| src.at(&n, p))?;
             c.luks.name = n.into_inner();

@@ -158,6 +158,31 @@ pub fn full_name_length(full: &str) -> Checked {
 
 /// `networking.hostId`: exactly 8 hex digits, not all zero, not the seed's example. Returns
 /// the lower-case form.
+/// `[luks] uuid`: a version-4 UUID (what blankroot makes; `cryptsetup luksUUID` prints it),
+/// written in lower case.
+pub fn luks_uuid(id: &str) -> Checked<String> {
+    let lower = id.to_ascii_lowercase();
+    if crate::plan::ids::is_uuid_v4(&lower) {
+        return Ok(lower);
+    }
+    Err(problem(
+        format!("[luks] uuid {} is not a version-4 UUID (xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx)", crate::error::excerpt(id)),
+        "leave it out and blankroot draws one (an install records it here); for an installed system, `cryptsetup luksUUID` on its LUKS partition prints it",
+    ))
+}
+
+/// `[esp] uuid`: the FAT volume id as blkid prints it (`1A2B-3C4D`), written in upper case.
+pub fn esp_uuid(id: &str) -> Checked<String> {
+    let upper = id.to_ascii_uppercase();
+    if crate::plan::ids::is_fat_volume_id(&upper) {
+        return Ok(upper);
+    }
+    Err(problem(
+        format!("[esp] uuid {} is not a FAT volume id (XXXX-XXXX, hexadecimal)", crate::error::excerpt(id)),
+        "leave it out and blankroot draws one (an install records it here); for an installed system, `blkid -s UUID -o value` on its ESP prints it",
+    ))
+}
+
 pub fn host_id(id: &str) -> Checked<String> {
     let hint = "generate one with `head -c4 /dev/urandom | od -An -tx4 | tr -d ' '`, or leave host_id out and blankroot draws a random one";
     if let Some(c) = id.chars().find(|c| !c.is_ascii_hexdigit()) {

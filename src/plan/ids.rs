@@ -41,6 +41,15 @@ pub fn uuid_v4(mut b: [u8; 16]) -> String {
 }
 
 impl Identities {
+    /// Fresh random identities, but for those the config gives (the host id, the LUKS UUID,
+    /// the ESP's volume id).
+    pub fn for_config(config: &crate::config::Config) -> Result<Identities> {
+        let mut ids = Identities::random(config.host_id.as_deref())?;
+        ids.luks_uuid = config.luks.uuid.clone().unwrap_or(ids.luks_uuid);
+        ids.esp_uuid = config.esp_uuid.clone().unwrap_or(ids.esp_uuid);
+        Ok(ids)
+    }
+
     /// Fresh random identities; `host_id` from the config when it gives one.
     pub fn random(host_id: Option<&str>) -> Result<Identities> {
         let host_id = match host_id {
@@ -155,7 +164,7 @@ pub fn is_uuid(s: &str) -> bool {
 
 /// `xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx` in lower case, `y` one of 8, 9, a, b: what
 /// [`uuid_v4`] writes.
-fn is_uuid_v4(s: &str) -> bool {
+pub fn is_uuid_v4(s: &str) -> bool {
     is_uuid(s) && s.get(14..15) == Some("4") && s.get(19..20).is_some_and(|y| matches!(y, "8" | "9" | "a" | "b"))
 }
 
@@ -166,7 +175,7 @@ pub fn is_machine_id(s: &str) -> bool {
 }
 
 /// `1A2B-3C4D`: the FAT volume id as blkid prints it (two groups of four upper-case hex digits).
-fn is_fat_volume_id(s: &str) -> bool {
+pub fn is_fat_volume_id(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();
     groups.len() == 2 && groups.iter().all(|g| g.len() == 4 && is_hex(g, true))
 }

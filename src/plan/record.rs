@@ -159,6 +159,12 @@ pub fn same_config(saved: &Config, config: &Config) -> bool {
     if config.state_version.is_none() {
         same.state_version = None;
     }
+    if config.luks.uuid.is_none() {
+        same.luks.uuid = None;
+    }
+    if config.esp_uuid.is_none() {
+        same.esp_uuid = None;
+    }
     same == *config
 }
 

@@ -119,7 +119,19 @@ fn config_of(plan: &Plan) -> Result<Config> {
             excerpt(&plan.ids.host_id)
         )));
     }
-    let text = crate::config::to_toml(c, &plan.ids.host_id);
+    for (field, config, id) in [
+        ("luks.uuid", &c.luks.uuid, &plan.ids.luks_uuid),
+        ("esp_uuid", &c.esp_uuid, &plan.ids.esp_uuid),
+    ] {
+        if config.as_ref().is_some_and(|u| u != id) {
+            return Err(differs(&format!(
+                "its config.{field} {} is not its ids' {}",
+                excerpt(config.as_deref().unwrap_or_default()),
+                excerpt(id)
+            )));
+        }
+    }
+    let text = crate::config::to_toml(c, &plan.ids);
     let mut again =
         crate::config::parse_str("the plan's blankroot.toml", &text, &Overrides::default()).map_err(|e| {
             let mut out = Error::input(format!("the saved plan's config is refused: {}", e.message))
@@ -131,6 +143,8 @@ fn config_of(plan: &Plan) -> Result<Config> {
             })
         })?;
     again.host_id = c.host_id.clone();
+    again.luks.uuid = c.luks.uuid.clone();
+    again.esp_uuid = c.esp_uuid.clone();
     if let Some((field, a, b)) = first_difference("config", &json(c), &json(&again)) {
         return Err(differs(&format!("its {field} is {a}; written as blankroot.toml and read back it is {b}")));
     }

@@ -343,7 +343,7 @@ pub fn write_config(l: &Layout) -> Step {
     let nix_ids = nixgen::Ids { host_id: &ids.host_id, luks_uuid: &ids.luks_uuid, esp_uuid: &ids.esp_uuid };
     s.files.push(file(&format!("{etc_nixos}/configuration.nix"), "0644", nixgen::configuration(c)));
     s.files.push(file(&format!("{etc_nixos}/blankroot.nix"), "0644", nixgen::module(c, nix_ids)));
-    s.files.push(file(&format!("{etc_nixos}/blankroot.toml"), "0644", crate::config::to_toml(c, &ids.host_id)));
+    s.files.push(file(&format!("{etc_nixos}/blankroot.toml"), "0644", crate::config::to_toml(c, ids)));
     s
 }
 

@@ -870,10 +870,15 @@ fn emitted_config_parses_back_unchanged() {
         ["", include_str!("../fixtures/configs/full.toml"), include_str!("../fixtures/configs/home-on-root.toml")]
     {
         let mut c = parse(text).unwrap();
-        let emitted = blankroot::config::to_toml(&c, "0badc0de");
+        let ids = blankroot::plan::Identities::fixed(5, Some("0badc0de"));
+        let emitted = blankroot::config::to_toml(&c, &ids);
         let back = parse(&emitted).unwrap_or_else(|e| panic!("{e}\n{emitted}"));
         c.host_id = Some("0badc0de".into());
+        // The ids the install chose are recorded with the layout.
+        c.luks.uuid = Some(ids.luks_uuid.clone());
+        c.esp_uuid = Some(ids.esp_uuid.clone());
         assert_eq!(back, c, "{emitted}");
+        assert_eq!(back.recorded_uuids(), Some((ids.luks_uuid.as_str(), ids.esp_uuid.as_str())));
     }
 }
 
@@ -884,7 +889,7 @@ fn diff_ignore_paths_are_read_and_checked() {
     fails_at("[diff]\nignore = [\"var/cache\"]\n", "2:11", "ignored path");
     fails_at("[diff]\nignored = []\n", "2:1", "unknown key `ignored`");
     // Written back by the emitter, so the installed blankroot.toml keeps it.
-    let text = blankroot::config::to_toml(&c, "1234abcd");
+    let text = blankroot::config::to_toml(&c, &blankroot::plan::Identities::fixed(5, Some("1234abcd")));
     assert!(text.contains("[diff]\nignore = [\"/var/cache\", \"/root/.cache\"]\n"), "{text}");
     assert_eq!(parse(&text).unwrap().diff, c.diff);
 }

@@ -165,6 +165,8 @@ fn saved_toml_reloads_to_the_same_config() {
         let back = blankroot::config::parse_str("blankroot.toml", text, &Default::default()).unwrap();
         let mut expected = p.config.clone();
         expected.host_id = Some(p.ids.host_id.clone());
+        expected.luks.uuid = Some(p.ids.luks_uuid.clone());
+        expected.esp_uuid = Some(p.ids.esp_uuid.clone());
         assert_eq!(back, expected, "{name}");
     }
 }

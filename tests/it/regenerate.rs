@@ -1,8 +1,10 @@
 //! `blankroot regenerate` on fixture installs (a temporary folder laid out as an installed
 //! system's /etc/nixos): an install by an older blankroot (its blankroot.nix without what
 //! this one generates) is rewritten to exactly what the generator makes from its blankroot.toml
-//! and UUIDs, the old text kept; `--check` only reports; a file without the UUIDs is refused
-//! and nothing is written. The new text is evaluated by the real nix-instantiate first.
+//! and UUIDs, the old text kept; `--check` only reports; an install by blankroot 0.1 (its
+//! blankroot.toml without the UUIDs) gets them recorded from blankroot.nix; with the UUIDs in
+//! neither file it is refused and nothing is written. The new text is evaluated by the real
+//! nix-instantiate first.
 
 use crate::common;
 
@@ -73,10 +75,48 @@ fn an_older_blankroot_nix_is_rewritten_and_kept() {
     assert_eq!(r["changed"], false, "a second run has nothing to do: {out}");
 }
 
+/// blankroot.toml as blankroot 0.1 wrote it: without `uuid` under [luks] and [esp].
+fn without_recorded_uuids(dir: &Path) -> String {
+    let toml = dir.join("etc/nixos/blankroot.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    let old: String = text.lines().filter(|l| !l.starts_with("uuid = ")).map(|l| format!("{l}\n")).collect();
+    assert_ne!(old, text, "the install recorded the UUIDs");
+    std::fs::write(&toml, &old).unwrap();
+    old
+}
+
+#[test]
+fn an_install_by_blankroot_0_1_gets_its_uuids_recorded_from_blankroot_nix() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = installed(dir.path());
+    let root = dir.path().to_str().unwrap();
+    let toml = dir.path().join("etc/nixos/blankroot.toml");
+    let old_toml = without_recorded_uuids(dir.path()).replace("[luks]\n", "[luks]\n# mine\n");
+    std::fs::write(&toml, &old_toml).unwrap();
+    // persist needs them in the layout, and says how to get them there.
+    let (rc, _, err) = blankroot(&["persist", "--root", root, "--create", "/var/lib/x"]);
+    assert_eq!(rc, 2, "{err}");
+    assert!(err.contains("does not record the LUKS and ESP UUIDs") && err.contains("blankroot regenerate"), "{err}");
+    let (rc, out, err) = blankroot(&["regenerate", "--root", root, "--check"]);
+    assert_eq!(rc, 3, "blankroot.toml out of date counts for --check: {out}{err}");
+    assert_eq!(std::fs::read_to_string(&toml).unwrap(), old_toml, "--check writes nothing");
+    let (rc, out, err) = blankroot(&["regenerate", "--root", root]);
+    assert_eq!(rc, 0, "{out}{err}");
+    let plan = common::plan_for("seed-defaults");
+    let recorded = blankroot::config::parse_str("t", &std::fs::read_to_string(&toml).unwrap(), &Default::default()).unwrap();
+    assert_eq!(recorded.recorded_uuids(), Some((plan.ids.luks_uuid.as_str(), plan.ids.esp_uuid.as_str())));
+    assert!(std::fs::read_to_string(&toml).unwrap().contains("# mine"), "its comments are kept");
+    assert_eq!(std::fs::read_to_string(dir.path().join("etc/nixos/blankroot.nix")).unwrap(), now);
+    std::fs::create_dir_all(dir.path().join("persist")).unwrap();
+    let (rc, out, err) = blankroot(&["persist", "--root", root, "--create", "/var/lib/x"]);
+    assert_eq!(rc, 0, "persist works once they are recorded: {out}{err}");
+}
+
 #[test]
 fn a_file_without_the_uuids_is_refused_and_left_alone() {
     let dir = tempfile::tempdir().unwrap();
     let now = installed(dir.path());
+    let old_toml = without_recorded_uuids(dir.path());
     let nix = dir.path().join("etc/nixos/blankroot.nix");
     let broken = now.replace("/dev/disk/by-uuid/", "/dev/disk/by-label/");
     std::fs::write(&nix, &broken).unwrap();
@@ -84,6 +124,7 @@ fn a_file_without_the_uuids_is_refused_and_left_alone() {
     assert_eq!(rc, 2, "{err}");
     assert!(err.contains("cannot find the LUKS and ESP UUIDs") && err.contains("hint:"), "{err}");
     assert_eq!(std::fs::read_to_string(&nix).unwrap(), broken);
+    assert_eq!(std::fs::read_to_string(dir.path().join("etc/nixos/blankroot.toml")).unwrap(), old_toml);
     assert!(!dir.path().join("etc/nixos/blankroot.nix.old").exists());
     // And the UUIDs it does read are the plan's.
     let plan = common::plan_for("seed-defaults");

@@ -72,7 +72,7 @@ fn choose_plan(host: &dyn Host, req: &Request, facts: &Facts) -> Result<(Plan, P
         receipt::write_atomic(&saved, ours.to_json().as_bytes())?;
         return Ok((ours, saved, true));
     }
-    let ids = Identities::random(config.host_id.as_deref())?;
+    let ids = Identities::for_config(&config)?;
     let plan = plan::build(&config, &target, &ids)?;
     receipt::write_atomic(&saved, plan.to_json().as_bytes())?;
     Ok((plan, saved, false))

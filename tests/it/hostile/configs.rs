@@ -73,6 +73,25 @@ fn luks_cases() -> Vec<Case> {
         v.push(bad(&format!("luks/{n}"), &format!("[luks]\nname = \"{name}\"\n"), &["name", "LUKS", "luks"]));
     }
     v.push(bad("luks/allow-discards-string", "[luks]\nallow_discards = \"yes\"\n", &["allow_discards", "\"yes\""]));
+    // The recorded ids: only what cryptsetup and blkid would print, never an option or a path.
+    for (n, table, value) in [
+        ("luks-uuid-v1", "luks", "\"6ba7b810-9dad-11d1-80b4-00c04fd430c8\""),
+        ("luks-uuid-short", "luks", "\"1234\""),
+        ("luks-uuid-option", "luks", "\"--header /dev/sdb\""),
+        ("luks-uuid-braces", "luks", "\"{fb020910-171e-452c-b33a-41484f565d64}\""),
+        ("luks-uuid-number", "luks", "42"),
+        ("esp-uuid-nodash", "esp", "\"EAF1F8FF\""),
+        ("esp-uuid-not-hex", "esp", "\"ZZZZ-0000\""),
+        ("esp-uuid-path", "esp", "\"../../dev/sda\""),
+        ("esp-uuid-list", "esp", "[\"EAF1-F8FF\"]"),
+    ] {
+        v.push(bad(&format!("ids/{n}"), &format!("[{table}]\nuuid = {value}\n"), &["uuid"]));
+    }
+    v.push(plan_with(
+        "ids/recorded-uuids-accepted",
+        "[luks]\nuuid = \"FB020910-171E-452C-B33A-41484F565D64\"\n[esp]\nuuid = \"eaf1-f8ff\"\n",
+        accepted(&["fb020910-171e-452c-b33a-41484f565d64", "/dev/disk/by-uuid/EAF1-F8FF"]),
+    ));
     v
 }
 
