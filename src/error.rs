@@ -94,6 +94,19 @@ impl Error {
         self.hint = Some(hint.into());
         self
     }
+    /// This error under a new message, which says what was being done: the old message becomes
+    /// the first cause, its causes follow; the kind and the hint are kept.
+    pub fn context(self, message: impl Into<String>) -> Self {
+        let mut outer = Error::new(self.kind, message).caused_by(&self.message);
+        outer.causes.extend(self.causes);
+        outer.hint = self.hint;
+        outer
+    }
+    /// The same error as another kind (what it means to the user: bad input, the machine, …).
+    pub fn kind(mut self, kind: ErrorKind) -> Self {
+        self.kind = kind;
+        self
+    }
     /// The full report, as printed on stderr.
     ///
     /// Each part is made safe for a terminal whatever it quotes: control characters other than

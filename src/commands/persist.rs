@@ -69,9 +69,11 @@ impl crate::output::Render for Report {
 fn regenerate(module: &str, old: &Config, new: &Config) -> Result<String> {
     let host_id = old.host_id.clone().unwrap_or_default();
     let Some((luks, esp)) = old.recorded_uuids() else {
-        return Err(Error::input("/etc/nixos/blankroot.toml does not record the LUKS and ESP UUIDs ([luks] uuid, [esp] uuid)")
-            .caused_by("an install by blankroot 0.1 did not record them")
-            .hint("`blankroot regenerate` records them (from blankroot.nix), then run this again"));
+        return Err(Error::input(
+            "/etc/nixos/blankroot.toml does not record the LUKS and ESP UUIDs ([luks] uuid, [esp] uuid)",
+        )
+        .caused_by("an install by blankroot 0.1 did not record them")
+        .hint("`blankroot regenerate` records them (from blankroot.nix), then run this again"));
     };
     let ids = crate::nixgen::Ids { host_id: &host_id, luks_uuid: luks, esp_uuid: esp };
     if crate::nixgen::module(old, ids) != module {
@@ -323,9 +325,7 @@ fn copy_one(
     if let Err(e) = host.run(&cp) {
         return Err((
             made,
-            Error::env(format!("copying {path} into /persist failed"))
-                .caused_by(e.message)
-                .caused_by(e.causes.join(" | ")),
+            e.context(format!("copying {path} into /persist failed")).kind(crate::error::ErrorKind::Environment),
         ));
     }
     let (entries, bytes) = match compare(&src, &tmp) {

@@ -130,7 +130,8 @@ pub fn run(host: &dyn Host, check: bool) -> Result<Report> {
     if new != old {
         diff += &unified(&old, &new, &nix_path);
     }
-    let report = |changed, written, backup| Report { path: shown.clone(), changed, written, backup, diff: diff.clone(), check };
+    let report =
+        |changed, written, backup| Report { path: shown.clone(), changed, written, backup, diff: diff.clone(), check };
     if new == old && new_toml.is_none() {
         return Ok(report(false, false, None));
     }

@@ -166,7 +166,10 @@ pub fn luks_uuid(id: &str) -> Checked<String> {
         return Ok(lower);
     }
     Err(problem(
-        format!("[luks] uuid {} is not a version-4 UUID (xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx)", crate::error::excerpt(id)),
+        format!(
+            "[luks] uuid {} is not a version-4 UUID (xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx)",
+            crate::error::excerpt(id)
+        ),
         "leave it out and blankroot draws one (an install records it here); for an installed system, `cryptsetup luksUUID` on its LUKS partition prints it",
     ))
 }

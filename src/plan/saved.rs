@@ -119,10 +119,9 @@ fn config_of(plan: &Plan) -> Result<Config> {
             excerpt(&plan.ids.host_id)
         )));
     }
-    for (field, config, id) in [
-        ("luks.uuid", &c.luks.uuid, &plan.ids.luks_uuid),
-        ("esp_uuid", &c.esp_uuid, &plan.ids.esp_uuid),
-    ] {
+    for (field, config, id) in
+        [("luks.uuid", &c.luks.uuid, &plan.ids.luks_uuid), ("esp_uuid", &c.esp_uuid, &plan.ids.esp_uuid)]
+    {
         if config.as_ref().is_some_and(|u| u != id) {
             return Err(differs(&format!(
                 "its config.{field} {} is not its ids' {}",

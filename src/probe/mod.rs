@@ -151,7 +151,7 @@ fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
 fn probe_block_devices(host: &dyn Host) -> Result<Vec<BlockDevice>> {
     let out = host.run(&lsblk_cmd()).map_err(|e| {
         or_hint(
-            within(e, "cannot list the block devices"),
+            e.context("cannot list the block devices"),
             "blankroot reads disks with `lsblk --json --bytes --output-all` (util-linux 2.27 or later); \
              run it by hand on the target to see what fails",
         )
@@ -161,7 +161,7 @@ fn probe_block_devices(host: &dyn Host) -> Result<Vec<BlockDevice>> {
 
 fn probe_firmware(host: &dyn Host) -> Result<Firmware> {
     let cmd = firmware_cmd();
-    let out = host.output(&cmd).map_err(|e| within(e, "cannot tell whether the machine booted through UEFI"))?;
+    let out = host.output(&cmd).map_err(|e| e.context("cannot tell whether the machine booted through UEFI"))?;
     match out.status {
         Some(0) => Ok(Firmware::Uefi),
         Some(1) => Ok(Firmware::Bios),
@@ -171,13 +171,13 @@ fn probe_firmware(host: &dyn Host) -> Result<Firmware> {
 
 fn probe_by_id(host: &dyn Host) -> Result<Vec<ByIdLink>> {
     let cmd = by_id_cmd();
-    let out = host.output(&cmd).map_err(|e| within(e, "cannot list /dev/disk/by-id"))?;
+    let out = host.output(&cmd).map_err(|e| e.context("cannot list /dev/disk/by-id"))?;
     if out.success() {
         return Ok(byid::parse(&out.stdout_str()));
     }
     // find fails when the directory is missing (no udev, or no disk with an id); that means
     // "no names", not an error. Ask rather than read find's (localised) message.
-    let exists = host.output(&by_id_exists_cmd()).map_err(|e| within(e, "cannot list /dev/disk/by-id"))?;
+    let exists = host.output(&by_id_exists_cmd()).map_err(|e| e.context("cannot list /dev/disk/by-id"))?;
     if exists.status == Some(1) {
         return Ok(Vec::new());
     }
@@ -187,18 +187,10 @@ fn probe_by_id(host: &dyn Host) -> Result<Vec<ByIdLink>> {
 fn probe_commands(host: &dyn Host) -> Result<BTreeMap<String, bool>> {
     let out = host
         .run(&tools_cmd())
-        .map_err(|e| or_hint(within(e, "cannot check which tools are installed"), "the target needs a POSIX `sh`"))?;
+        .map_err(|e| or_hint(e.context("cannot check which tools are installed"), "the target needs a POSIX `sh`"))?;
     let text = out.stdout_str();
     let found: Vec<&str> = text.lines().map(str::trim).collect();
     Ok(TOOLS.iter().map(|t| (t.to_string(), found.contains(t))).collect())
-}
-
-/// Puts `e` under a new message, keeping its kind and hint.
-fn within(e: Error, message: &str) -> Error {
-    let mut outer = Error::new(e.kind, message).caused_by(&e.message);
-    outer.causes.extend(e.causes);
-    outer.hint = e.hint;
-    outer
 }
 
 /// Adds `hint` unless `e` already has a more specific one (such as "install the program").
@@ -384,7 +376,7 @@ mod tests {
     #[test]
     fn a_hint_from_the_runner_is_kept() {
         let inner = Error::env("cannot run `lsblk`").caused_by("No such file or directory").hint("install util-linux");
-        let err = or_hint(within(inner, "cannot list the block devices"), "generic");
+        let err = or_hint(inner.context("cannot list the block devices"), "generic");
         assert_eq!(err.kind, ErrorKind::Environment);
         assert_eq!(err.causes, ["cannot run `lsblk`", "No such file or directory"]);
         assert_eq!(err.hint.as_deref(), Some("install util-linux"));

@@ -256,11 +256,8 @@ pub fn execute(
                 receipt.outcome = Outcome::Failed;
                 receipt.save(&receipt_path)?;
                 // The step's own error becomes the first cause; its hint (if any) a later one.
-                let mut err =
-                    Error::new(e.kind, format!("install failed at step {} ({}): {}", i + 1, step.id, step.title))
-                        .caused_by(&e.message);
-                err.causes.extend(e.causes);
-                err.causes.extend(e.hint);
+                let mut err = e.context(format!("install failed at step {} ({}): {}", i + 1, step.id, step.title));
+                err.causes.extend(err.hint.take());
                 err.causes.push(state);
                 for u in undo_errors {
                     err.causes.push(format!("could not undo {u}"));

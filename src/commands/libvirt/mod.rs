@@ -77,10 +77,7 @@ fn on(connect: &Option<String>) -> String {
 /// The domain's persistent XML, refusing a domain that is not shut off.
 fn read_domain(host: &dyn Host, name: &str, connect: &Option<String>) -> Result<String> {
     let uuid = host.run(&virsh(connect, &["domuuid", name])).map_err(|e| {
-        let mut err = Error::input(format!("no libvirt domain {name}{}", on(connect)));
-        err.causes.push(e.message);
-        err.causes.extend(e.causes);
-        err.hint("list the domains with `virsh list --all` (and pick the connection with --connect or LIBVIRT_DEFAULT_URI, e.g. qemu:///system)")
+        e.context(format!("no libvirt domain {name}{}", on(connect))).kind(crate::error::ErrorKind::Input).hint("list the domains with `virsh list --all` (and pick the connection with --connect or LIBVIRT_DEFAULT_URI, e.g. qemu:///system)")
     })?;
     let uuid = uuid.stdout_str().trim().to_string();
     // The shut-off list by UUID, not `virsh domstate`, whose words are translated.
