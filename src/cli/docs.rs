@@ -28,6 +28,9 @@ fn page(cmd: &clap::Command, name: &str, out: &mut Vec<(String, Vec<u8>)>) -> Re
     let cmd = cmd.clone().name(name.to_string());
     let mut roff = Vec::new();
     clap_mangen::Man::new(cmd.clone())
+        .title(name.to_uppercase())
+        .source(format!("blankroot {}", env!("CARGO_PKG_VERSION")))
+        .manual("blankroot")
         .render(&mut roff)
         .map_err(|e| Error::internal(format!("cannot render the man page of {name}")).caused_by(e))?;
     out.push((format!("{name}.1"), roff));

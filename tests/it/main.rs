@@ -3,6 +3,7 @@
 //! libvirtd (`libvirt`) are `#[ignore]`d here; `scripts/test` runs them with `--ignored`.
 
 mod cli;
+mod cli_conventions;
 mod common;
 mod config_errors;
 mod config_option_rules;

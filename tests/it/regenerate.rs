@@ -103,7 +103,8 @@ fn an_install_by_blankroot_0_1_gets_its_uuids_recorded_from_blankroot_nix() {
     let (rc, out, err) = blankroot(&["regenerate", "--root", root]);
     assert_eq!(rc, 0, "{out}{err}");
     let plan = common::plan_for("seed-defaults");
-    let recorded = blankroot::config::parse_str("t", &std::fs::read_to_string(&toml).unwrap(), &Default::default()).unwrap();
+    let recorded =
+        blankroot::config::parse_str("t", &std::fs::read_to_string(&toml).unwrap(), &Default::default()).unwrap();
     assert_eq!(recorded.recorded_uuids(), Some((plan.ids.luks_uuid.as_str(), plan.ids.esp_uuid.as_str())));
     assert!(std::fs::read_to_string(&toml).unwrap().contains("# mine"), "its comments are kept");
     assert_eq!(std::fs::read_to_string(dir.path().join("etc/nixos/blankroot.nix")).unwrap(), now);
