@@ -20,7 +20,38 @@ pub struct Said<'a> {
 pub fn check(host: &dyn Host, config: &Config, m: Option<Said>, mountinfo: &[Mount]) -> Vec<Finding> {
     let mut out = persist(host, config, m, mountinfo);
     out.extend(hash_files(host, config));
+    out.extend(kept_blankroot(host, config));
     out
+}
+
+/// blankroot's own executable in /persist (`[persist] blankroot`): there, root's, 0755, and
+/// static (blankroot.nix links it onto PATH; a dynamic one would not run on NixOS).
+fn kept_blankroot(host: &dyn Host, config: &Config) -> Option<Finding> {
+    if !config.persist.blankroot {
+        return None;
+    }
+    let path = crate::nixgen::KEPT_BLANKROOT;
+    let fix = format!(
+        "copy a static blankroot there: `install -D -m 0755 blankroot {path}` (`scripts/build-static` makes one; the flake's packages.static too), or set [persist] blankroot = false in blankroot.toml and `blankroot regenerate`"
+    );
+    let why =
+        "blankroot.nix puts it on PATH as `blankroot`, for doctor, diff, persist and verify-rollback on this system";
+    let bad = |what: String| Some(Finding::warning("blankroot-kept", what, why, fix.clone()));
+    let Some(meta) = host.meta(path) else {
+        return bad(format!("{path} is missing"));
+    };
+    if meta.is_dir || meta.is_link || meta.uid != 0 || meta.mode & 0o7777 != 0o755 {
+        return bad(format!(
+            "{path} is not an executable file of root's, mode 0755 (mode {:04o}, owner {})",
+            meta.mode, meta.uid
+        ));
+    }
+    match host.read(path).map(|b| crate::infra::elf::is_static(&b)) {
+        Some(Ok(true)) => Some(Finding::ok("blankroot-kept", format!("{path}: a static blankroot, on PATH"))),
+        Some(Ok(false)) => bad(format!("{path} needs a dynamic loader, which NixOS does not have at /lib64")),
+        Some(Err(why)) => bad(format!("{path} is not an executable blankroot can run: {why}")),
+        None => bad(format!("{path} cannot be read")),
+    }
 }
 
 fn persist(host: &dyn Host, config: &Config, m: Option<Said>, mountinfo: &[Mount]) -> Vec<Finding> {

@@ -104,10 +104,11 @@ pub fn to_toml(c: &Config, ids: &crate::plan::Identities) -> String {
     }
     o.push_str(&format!("\n[root]\n{}\n", password(&c.root_password)));
     o.push_str(&format!(
-        "\n[persist]\ndirectories = {}\nfiles = {}\nssh_host_keys = {}\n",
+        "\n[persist]\ndirectories = {}\nfiles = {}\nssh_host_keys = {}\nblankroot = {}\n",
         list(&c.persist.directories),
         list(&c.persist.files),
-        c.persist.ssh_host_keys
+        c.persist.ssh_host_keys,
+        c.persist.blankroot
     ));
     if !c.diff.is_empty() {
         o.push_str(&format!("\n[diff]\nignore = {}\n", list(&c.diff.ignore)));

@@ -91,6 +91,14 @@ pub struct Persist {
     pub files: Vec<String>,
     /// Keep the SSH host keys in `/persist/etc/ssh`.
     pub ssh_host_keys: bool,
+    /// Keep blankroot itself on the installed system: the installer's static executable in
+    /// /persist, on PATH as `blankroot` (for doctor, diff, persist, verify-rollback there).
+    #[serde(default = "yes")]
+    pub blankroot: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -188,6 +196,7 @@ pub fn default_persist() -> Persist {
         directories: vec!["/etc/nixos".into(), "/var/lib/nixos".into(), "/var/log".into()],
         files: vec!["/etc/machine-id".into()],
         ssh_host_keys: true,
+        blankroot: true,
     }
 }
 

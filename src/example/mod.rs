@@ -12,10 +12,11 @@ use crate::probe::{self, Facts};
 const LSBLK: &str = include_str!("lsblk.json");
 const BY_ID: &str = include_str!("by-id.txt");
 
-/// The example machine's facts, probed through a fake runner.
+/// The example machine's facts, probed through a fake runner. Its blankroot is the static
+/// executable users copy onto the installer.
 pub fn facts() -> Result<Facts> {
     let runner = machine();
-    probe::probe(&runner)
+    Ok(Facts { static_blankroot: true, ..probe::probe(&runner)? })
 }
 
 /// A fake runner that answers like the example machine.

@@ -3,9 +3,10 @@
 //! one seam for "the machine we act on" (its files and its commands, through [`runner`]);
 //! [`fsutil`] writes files safely; [`clock`], [`prompt`], [`size`] and [`paths`] are the
 //! shared helpers; [`secret`] holds passphrases; [`shell`] quotes commands for people;
-//! [`mounts`] reads the kernel's mount table.
+//! [`mounts`] reads the kernel's mount table; [`elf`] tells a static executable.
 
 pub mod clock;
+pub mod elf;
 pub mod fsutil;
 pub mod host;
 pub mod mounts;

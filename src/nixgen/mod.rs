@@ -57,6 +57,10 @@ pub fn persisted_source(path: &str) -> String {
 /// The name of the systemd stage-1 unit that rolls root back.
 pub const ROLLBACK_UNIT: &str = "blankroot-rollback";
 
+/// Where the installed system keeps blankroot's own static executable (`[persist] blankroot`),
+/// put on PATH as `blankroot` by blankroot.nix.
+pub const KEPT_BLANKROOT: &str = "/persist/var/lib/blankroot/bin/blankroot";
+
 /// Where the systemd stage-1 rollback leaves its message when it fails. `/run` is carried
 /// from the initrd into the booted system, so doctor finds it there for the rest of the boot.
 pub const ROLLBACK_FAILED_MARKER: &str = "/run/blankroot/rollback-failed";
@@ -91,13 +95,39 @@ pub fn module(config: &Config, ids: Ids) -> String {
     w.push_str("# Your own settings belong in configuration.nix, which imports this file.\n");
     w.push_str("{ config, lib, pkgs, ... }:\n\n{\n");
 
+    boot_loader(w);
+    zfs(w, config, ids);
+    luks(w, config, ids);
+    file_systems(w, config, ids);
+    persistence(w, config);
+    users(w, config);
+    blankroot_on_path(w, config);
+    match config.initrd {
+        Initrd::Systemd => systemd_rollback(w, config),
+        Initrd::Scripted => {
+            section(w, "Rollback: scripted stage 1, after the pool import in postResumeCommands");
+            line(w, "boot.initrd.systemd.enable = false;");
+            line(w, "boot.initrd.postResumeCommands = lib.mkAfter ''");
+            line(w, &format!("  {}", escape::indented_body(&rollback_command(config))));
+            line(w, "'';");
+        }
+    }
+    w.push_str("}\n");
+    s
+}
+
+/// systemd-boot on the ESP (UEFI), its editor off.
+fn boot_loader(w: &mut String) {
     section(w, "Boot loader: systemd-boot on the ESP mounted at /boot (UEFI only)");
     line(w, "boot.loader.systemd-boot.enable = true;");
     line(w, "boot.loader.systemd-boot.editor = false;");
     line(w, "boot.loader.systemd-boot.consoleMode = \"max\";");
     line(w, "boot.loader.efi.canTouchEfiVariables = true;");
     line(w, "boot.loader.efi.efiSysMountPoint = \"/boot\";");
+}
 
+/// ZFS in stage 1, the host id the pool was created under.
+fn zfs(w: &mut String, config: &Config, ids: Ids) {
     section(w, "ZFS");
     line(w, "boot.supportedFilesystems = [ \"zfs\" ];");
     line(w, &format!("boot.zfs.devNodes = {};", string(&config.pool.dev_nodes)));
@@ -108,7 +138,10 @@ pub fn module(config: &Config, ids: Ids) -> String {
     line(w, "# `versionOlder stateVersion \"26.11\"` and warns on every rebuild while it is true.");
     line(w, &format!("networking.hostId = {};", string(ids.host_id)));
     line(w, "boot.zfs.forceImportRoot = false;");
+}
 
+/// The LUKS container, by its UUID.
+fn luks(w: &mut String, config: &Config, ids: Ids) {
     section(w, "LUKS: the partition holding the pool, found by its LUKS UUID");
     line(w, &format!("boot.initrd.luks.devices.{} = {{", attr(&config.luks.name)));
     line(w, &format!("  device = {};", string(&format!("/dev/disk/by-uuid/{}", ids.luks_uuid))));
@@ -119,7 +152,10 @@ pub fn module(config: &Config, ids: Ids) -> String {
         line(w, &format!("  crypttabExtraOpts = {};", string_list(&["tries=0"])));
     }
     line(w, "};");
+}
 
+/// Every dataset (legacy mounts) and the ESP.
+fn file_systems(w: &mut String, config: &Config, ids: Ids) {
     section(w, "File systems: every dataset is mounted by NixOS (mountpoint=legacy)");
     let mut datasets: Vec<_> = config.datasets.iter().filter(|d| d.mount.is_some()).collect();
     datasets.sort_by_key(|d| d.mount.clone());
@@ -139,7 +175,10 @@ pub fn module(config: &Config, ids: Ids) -> String {
     line(w, "  fsType = \"vfat\";");
     line(w, "  options = [ \"umask=0077\" ];");
     line(w, "};");
+}
 
+/// What is kept in /persist: bind mounts, links, the SSH host keys.
+fn persistence(w: &mut String, config: &Config) {
     section(w, "Persistence: state kept in /persist across the rollback");
     for dir in &config.persist.directories {
         line(w, &format!("fileSystems.{} = {{", string(dir)));
@@ -171,7 +210,10 @@ pub fn module(config: &Config, ids: Ids) -> String {
         line(w, "  { path = \"/persist/etc/ssh/ssh_host_rsa_key\"; type = \"rsa\"; bits = 4096; }");
         line(w, "];");
     }
+}
 
+/// The accounts, their passwords from hash files in /persist.
+fn users(w: &mut String, config: &Config) {
     section(w, "Users: declared here only; passwords are yescrypt hashes in /persist (0600 root)");
     line(w, "users.mutableUsers = false;");
     match &config.root_password {
@@ -199,19 +241,23 @@ pub fn module(config: &Config, ids: Ids) -> String {
         }
         line(w, "};");
     }
+}
 
-    match config.initrd {
-        Initrd::Systemd => systemd_rollback(w, config),
-        Initrd::Scripted => {
-            section(w, "Rollback: scripted stage 1, after the pool import in postResumeCommands");
-            line(w, "boot.initrd.systemd.enable = false;");
-            line(w, "boot.initrd.postResumeCommands = lib.mkAfter ''");
-            line(w, &format!("  {}", escape::indented_body(&rollback_command(config))));
-            line(w, "'';");
-        }
+/// blankroot itself on PATH: a link to the static executable the installer kept in /persist
+/// (`[persist] blankroot`), so replacing that file (a newer static blankroot) needs no rebuild.
+fn blankroot_on_path(w: &mut String, config: &Config) {
+    if !config.persist.blankroot {
+        return;
     }
-    w.push_str("}\n");
-    s
+    section(w, "blankroot itself: the installer's static executable, kept in /persist, on PATH");
+    line(w, "# A link out of the store to a string path (never a Nix path, which would copy the file");
+    line(w, "# into the store at every rebuild); put a newer static blankroot there to upgrade it.");
+    line(w, "environment.systemPackages = [");
+    line(w, "  (pkgs.runCommandLocal \"blankroot-kept-in-persist\" { } ''");
+    line(w, "    mkdir -p $out/bin");
+    line(w, &format!("    ln -s {} $out/bin/blankroot", escape::indented_body(KEPT_BLANKROOT)));
+    line(w, "  '')");
+    line(w, "];");
 }
 
 /// The systemd stage-1 rollback: the pool imported once LUKS is open, then the rollback unit.

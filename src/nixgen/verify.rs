@@ -10,8 +10,10 @@ use crate::infra::runner::Cmd;
 use crate::plan::{Content, Plan};
 
 /// Module arguments for evaluating a generated file outside NixOS: blankroot's files use only
-/// `lib.mkAfter` (and the `lib.mk*` priorities are identities here).
-pub const STUB_ARGS: &str = r#"{ config = {}; pkgs = {}; modulesPath = "/"; lib = { mkAfter = x: x; mkBefore = x: x; mkDefault = x: x; mkForce = x: x; }; }"#;
+/// `lib.mkAfter` (the `lib.mk*` priorities are identities here) and `pkgs.runCommandLocal`
+/// (here the arguments it was given, as nixpkgs' trivial builder takes them: a name, an
+/// attribute set, a build script).
+pub const STUB_ARGS: &str = r#"{ config = {}; pkgs = { runCommandLocal = name: env: buildCommand: { inherit name env buildCommand; }; }; modulesPath = "/"; lib = { mkAfter = x: x; mkBefore = x: x; mkDefault = x: x; mkForce = x: x; }; }"#;
 
 /// nix-instantiate's stderr without its note about a missing `nixbld` group (it evaluates
 /// without a store all the same).
@@ -57,7 +59,7 @@ pub fn check(host: &dyn Host, plan: &Plan) -> Result<bool> {
         .filter(|f| f.path.ends_with(".nix"))
         .filter_map(|f| match &f.content {
             Content::Text(t) => Some((f.path.as_str(), t.as_str())),
-            Content::Hash(_) => None,
+            Content::Hash(_) | Content::Blankroot(_) => None,
         })
         .collect();
     // One evaluator for all files (it starts in ~40 ms); only when that fails, one per file to

@@ -74,6 +74,17 @@ pub fn build(config: &Config, target: &Target, ids: &Identities) -> Result<Plan>
         },
     );
     steps.push(hashes);
+    let mut notes = Vec::new();
+    if config.persist.blankroot {
+        if target.static_blankroot {
+            steps.push(steps::keep_blankroot());
+        } else {
+            notes.push(format!(
+                "this blankroot needs a dynamic loader, so the installed system cannot keep it: `blankroot` is not on its PATH until a static one is put at {} (`scripts/build-static`, or the flake's packages.static); or set [persist] blankroot = false and use the flake's nixosModules.default",
+                crate::nixgen::KEPT_BLANKROOT
+            ));
+        }
+    }
     steps.extend([steps::hardware_config(), steps::nixos_install()]);
     steps.extend([steps::unmount(), steps::pool_export(&l), steps::luks_close(&l), steps::forget_resume(&l)]);
 
@@ -86,6 +97,7 @@ pub fn build(config: &Config, target: &Target, ids: &Identities) -> Result<Plan>
     let mut warnings: Vec<String> =
         crate::checks::live::plan_findings(target).iter().map(crate::checks::Finding::as_warning).collect();
     warnings.extend(state_version_warning);
+    warnings.extend(notes);
 
     Ok(Plan {
         schema: SCHEMA_VERSION,

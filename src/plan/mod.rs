@@ -57,6 +57,10 @@ pub struct Target {
     /// `system.stateVersion` is unless the config sets it. Absent off NixOS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nixos_release: Option<String>,
+    /// Whether the blankroot that installs is a static executable (then it is kept on the
+    /// installed system, `[persist] blankroot`).
+    #[serde(default)]
+    pub static_blankroot: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -216,6 +220,9 @@ pub enum Content {
     Text(String),
     /// Computed at install time from the named secret (a yescrypt hash of a password).
     Hash(SecretName),
+    /// The installing blankroot's own executable (`static`: it needs no loader), read from
+    /// /proc/self/exe at install time.
+    Blankroot(String),
 }
 
 /// A command whose outcome tells whether a step is done.

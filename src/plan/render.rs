@@ -106,6 +106,10 @@ fn render(plan: &Plan, full: bool) -> String {
         for f in &s.files {
             let _ = writeln!(o, "       write {} (mode {}, {}:{})", f.path, f.mode, f.owner, f.group);
             match &f.content {
+                Content::Blankroot(kind) => {
+                    let _ =
+                        writeln!(o, "         | <this blankroot's own executable ({kind}), read from /proc/self/exe>");
+                }
                 Content::Hash(secret) => {
                     let _ = writeln!(o, "         | <yescrypt hash of secret:{secret}>");
                 }

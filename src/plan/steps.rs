@@ -383,6 +383,19 @@ pub fn password_hashes(l: &Layout) -> (Step, Vec<SecretSpec>) {
     (s, secrets)
 }
 
+/// blankroot's own static executable kept in /persist, where blankroot.nix puts it on PATH.
+pub fn keep_blankroot() -> Step {
+    let mut s = step(
+        "keep-blankroot",
+        Phase::Config,
+        "Keep this blankroot (a static executable) in /persist, on PATH once booted",
+    );
+    let mut f = file(&mnt(nixgen::KEPT_BLANKROOT), "0755", String::new());
+    f.content = Content::Blankroot("static".into());
+    s.files.push(f);
+    s
+}
+
 // --- install (the NixOS tools: absent outside the installer) ---
 
 /// hardware-configuration.nix, without file systems (blankroot.nix declares them).

@@ -68,5 +68,6 @@ pub fn from_facts(facts: &Facts, disk: &str) -> Result<Target> {
         },
         missing_tools: facts.missing_commands().into_iter().map(str::to_string).collect(),
         nixos_release: facts.nixos_release.clone(),
+        static_blankroot: facts.static_blankroot,
     })
 }

@@ -42,6 +42,10 @@ pub struct Facts {
     /// not NixOS).
     #[serde(default)]
     pub nixos_release: Option<String>,
+    /// Whether the blankroot that acts on the machine (this process, which runs there) is a
+    /// static executable: only such a one is kept on the installed system (`infra::elf`).
+    #[serde(default)]
+    pub static_blankroot: bool,
 }
 
 /// The programs blankroot may run on the target; `probe` reports which of them are present.
@@ -139,7 +143,8 @@ pub fn probe(host: &dyn Host) -> Result<Facts> {
         let pools = join(pools);
         let nixos_release = join(release);
         let pool_devices = if commands.get("zpool") == Some(&true) { pools } else { Vec::new() };
-        Ok(Facts { firmware, block_devices, by_id, commands, pool_devices, nixos_release })
+        let static_blankroot = crate::infra::elf::self_is_static();
+        Ok(Facts { firmware, block_devices, by_id, commands, pool_devices, nixos_release, static_blankroot })
     })
 }
 

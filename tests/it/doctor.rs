@@ -209,8 +209,32 @@ fn a_healthy_installed_system_passes() {
     assert!(find(&fs, "rollback-failed").what.contains("no /run/blankroot/rollback-failed"));
     assert!(find(&fs, "hostid").what.contains("5eed0007"));
     assert_eq!(all(&fs, "persisted").len(), 3, "/etc/nixos, /var/lib/nixos, /var/log");
+    assert!(find(&fs, "blankroot-kept").what.contains("a static blankroot, on PATH"));
     let runner = fake.runner();
     assert_eq!(doctor::detect_mode(&LocalHost::fixture(dir.path(), &runner)), Mode::Installed);
+}
+
+#[test]
+fn the_kept_blankroot_must_be_there_static_and_roots() {
+    let (dir, fake) = installed_machine();
+    let kept = dir.path().join(blankroot::nixgen::KEPT_BLANKROOT.trim_start_matches('/'));
+    // A normal (dynamic) build, such as this test binary, would not run on NixOS.
+    std::fs::copy(std::env::current_exe().unwrap(), &kept).unwrap();
+    let f = find(&run_installed(dir.path(), &fake), "blankroot-kept").clone();
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(f.what.contains("needs a dynamic loader"), "{f:?}");
+    assert!(f.fix.as_deref().unwrap().contains("scripts/build-static"), "{f:?}");
+    std::fs::write(&kept, "#!/bin/sh\n").unwrap();
+    assert!(find(&run_installed(dir.path(), &fake), "blankroot-kept").what.contains("not an ELF file"));
+    std::fs::write(&kept, static_elf()).unwrap();
+    std::fs::set_permissions(&kept, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(find(&run_installed(dir.path(), &fake), "blankroot-kept").what.contains("mode 0644"));
+    std::fs::remove_file(&kept).unwrap();
+    let f = find(&run_installed(dir.path(), &fake), "blankroot-kept").clone();
+    assert!(f.what.ends_with("is missing") && f.severity == Severity::Warning, "{f:?}");
+    // Not asked for: not checked.
+    edit(dir.path(), "/etc/nixos/blankroot.toml", "blankroot = true", "blankroot = false");
+    assert!(all(&run_installed(dir.path(), &fake), "blankroot-kept").is_empty());
 }
 
 #[test]

@@ -59,6 +59,38 @@ fn with_done(mut r: Recording, plan: &Plan, ids: &[&str]) -> Recording {
     r
 }
 
+/// The plan of a config on the example target, installed by a blankroot like this test binary:
+/// a dynamic one, which is not kept on the installed system (no keep-blankroot step; the step
+/// itself is tested below and, with the static binary, in the VM tier).
+fn plan_for(name: &str) -> Plan {
+    let c = common::config(name);
+    let t = blankroot::plan::Target { static_blankroot: false, ..common::target(&c.disk) };
+    blankroot::plan::build(&c, &t, &blankroot::plan::Identities::fixed(7, c.host_id.as_deref())).unwrap()
+}
+
+#[test]
+fn a_blankroot_that_needs_a_loader_is_not_kept_even_when_the_plan_says_so() {
+    // A plan made by the static blankroot, run by a dynamic one (this test binary).
+    let plan = common::plan_for("seed-defaults");
+    let keep = plan.steps.iter().find(|s| s.id == "keep-blankroot").expect("a static blankroot is kept");
+    assert_eq!(keep.files[0].path, format!("/mnt{}", blankroot::nixgen::KEPT_BLANKROOT));
+    assert_eq!((keep.files[0].mode.as_str(), keep.files[0].owner.as_str()), ("0755", "root"));
+    let r = probed_as(with_done(all_commands_succeed(&plan), &plan, &["partition", "luks-format"]), LSBLK);
+    let (res, receipt) = run(&r, &plan, vec![("partition".into(), false)]);
+    let e = res.unwrap_err();
+    assert!(e.message.contains("(keep-blankroot)"), "{e}");
+    assert!(e.causes[0].contains("needs a dynamic loader"), "{e}");
+    assert!(e.causes[1].contains("scripts/build-static"), "{e}");
+    assert_eq!(receipt.outcome, Outcome::Failed);
+    assert!(!called(&r).iter().any(|c| c.ends_with(blankroot::nixgen::KEPT_BLANKROOT)), "nothing was written");
+    // And a plan for a dynamic blankroot has no such step, and says so.
+    let p = plan_for("seed-defaults");
+    assert!(!p.steps.iter().any(|s| s.id == "keep-blankroot"));
+    assert!(
+        p.warnings.iter().any(|w| w.contains("needs a dynamic loader") && w.contains("[persist] blankroot = false"))
+    );
+}
+
 fn secrets() -> Secrets {
     let mut s = Secrets::default();
     s.insert(SecretName::LuksPassphrase, Secret::new("pass phrase".into()));
@@ -100,7 +132,7 @@ fn called(r: &Recording) -> Vec<String> {
 
 #[test]
 fn on_a_fresh_disk_only_the_verify_checks_are_asked() {
-    let plan = common::plan_for("seed-defaults");
+    let plan = plan_for("seed-defaults");
     let r = with_done(all_commands_succeed(&plan), &plan, &["partition", "luks-format"]);
     // The gate asked the partition step's check already: it did not hold.
     let (res, receipt) = run(&r, &plan, vec![("partition".into(), false)]);
@@ -124,7 +156,7 @@ fn on_a_fresh_disk_only_the_verify_checks_are_asked() {
 
 #[test]
 fn a_resume_asks_every_check_and_skips_what_is_done() {
-    let plan = common::plan_for("seed-defaults");
+    let plan = plan_for("seed-defaults");
     let done = ["partition", "format-esp", "luks-format"];
     let r = with_done(all_commands_succeed(&plan), &plan, &done);
     let (res, receipt) = run(&r, &plan, vec![]);
@@ -142,7 +174,7 @@ fn a_resume_asks_every_check_and_skips_what_is_done() {
 
 #[test]
 fn a_verify_check_that_does_not_hold_fails_the_step() {
-    let plan = common::plan_for("seed-defaults");
+    let plan = plan_for("seed-defaults");
     let r = all_commands_succeed(&plan).answer(
         &["blkid", "-p", "-s", "PTUUID", "-o", "value", &plan.target.disk.path],
         "00000000-1111-2222-3333-444444444444\n",
@@ -216,7 +248,7 @@ fn all_succeed_but(plan: &Plan, failing: &str) -> Recording {
 
 #[test]
 fn a_step_another_run_did_is_reported_as_on_the_disk() {
-    let plan = common::plan_for("seed-defaults");
+    let plan = plan_for("seed-defaults");
     // sfdisk fails in this run, yet the disk carries this plan's GPT: another run (with the
     // same plan) made it. The report says so, read from the disk, never "unchanged".
     let r = with_done(all_succeed_but(&plan, "sfdisk"), &plan, &["partition"]);
@@ -234,7 +266,7 @@ fn a_step_another_run_did_is_reported_as_on_the_disk() {
 
 #[test]
 fn the_disk_is_unchanged_only_when_it_reads_back_as_the_gate_saw_it() {
-    let plan = common::plan_for("seed-defaults");
+    let plan = plan_for("seed-defaults");
     let state = |lsblk: &str, before: Option<BlockDevice>| {
         let r = probed_as(all_succeed_but(&plan, "sfdisk"), lsblk);
         blankroot::commands::install::disk_state(&r, &plan, &secrets(), before.as_ref())
@@ -271,7 +303,7 @@ type Seen = (Vec<String>, bool);
 
 #[test]
 fn destructive_steps_hold_the_disk_lock_while_their_commands_run() {
-    let plan = common::plan_for("seed-defaults");
+    let plan = plan_for("seed-defaults");
     let dir = tempfile::tempdir().unwrap();
     let dev = dir.path().join("vda");
     std::fs::write(&dev, "").unwrap();

@@ -28,6 +28,12 @@ fn saved_plan_fixture_still_parses() {
     let mut again: serde_json::Value = serde_json::from_str(&plan.to_json()).unwrap();
     assert_eq!(again["target"]["missing_tools"].take(), serde_json::json!([]));
     again["target"].as_object_mut().unwrap().remove("missing_tools");
+    // Since issue 12: whether the installing blankroot is static (false in a plan from before:
+    // it is not kept), and [persist] blankroot (true unless a config says otherwise).
+    assert_eq!(again["target"]["static_blankroot"].take(), serde_json::json!(false));
+    again["target"].as_object_mut().unwrap().remove("static_blankroot");
+    assert_eq!(again["config"]["persist"]["blankroot"].take(), serde_json::json!(true));
+    again["config"]["persist"].as_object_mut().unwrap().remove("blankroot");
     let saved: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(again, saved, "re-serialising a saved plan changes nothing else");
 }

@@ -12,6 +12,7 @@ fn files_of(plan: &Plan) -> String {
         match &f.content {
             Content::Text(t) => out.push_str(t),
             Content::Hash(s) => out.push_str(&format!("<hash of {s}>\n")),
+            Content::Blankroot(kind) => out.push_str(&format!("<blankroot's own executable ({kind})>\n")),
         }
     }
     out

@@ -45,6 +45,7 @@ fn seed_procedure_in_order() {
             "write-config",
             "persist-state",
             "password-hashes",
+            "keep-blankroot",
             "hardware-config",
             "nixos-install",
             "unmount",
@@ -229,7 +230,7 @@ fn file_text(p: &Plan, name: &str) -> String {
     let f = p.steps.iter().flat_map(|s| &s.files).find(|f| f.path.ends_with(name)).unwrap();
     match &f.content {
         Content::Text(t) => t.clone(),
-        Content::Hash(_) => panic!("{name} is text"),
+        _ => panic!("{name} is text"),
     }
 }
 

@@ -24,6 +24,7 @@ fn facts(lsblk_name: &str, byid_name: Option<&str>) -> Facts {
         commands: BTreeMap::new(),
         pool_devices: Vec::new(),
         nixos_release: None,
+        static_blankroot: false,
     }
 }
 

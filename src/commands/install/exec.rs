@@ -53,8 +53,22 @@ pub fn write_file(host: &dyn Host, f: &PlannedFile, secrets: &Secrets) -> Result
     let cmd = match &f.content {
         Content::Text(t) => cmd.stdin(t.as_bytes()),
         Content::Hash(name) => cmd.secret_stdin(std::sync::Arc::new(secrets.get(name)?.with_newline())),
+        Content::Blankroot(_) => cmd.stdin(own_static_executable()?),
     };
     host.run(&cmd).map(|_| ()).map_err(|e| e.hint(format!("blankroot could not write {}", f.path)))
+}
+
+/// This blankroot's own executable, which the installed system keeps: refused unless it is
+/// static (the plan keeps it only then; a changed binary is caught here).
+fn own_static_executable() -> Result<Vec<u8>> {
+    let bytes = crate::infra::elf::own_executable()
+        .map_err(|e| Error::env("cannot read blankroot's own executable (/proc/self/exe)").caused_by(e))?;
+    match crate::infra::elf::is_static(&bytes) {
+        Ok(true) => Ok(bytes),
+        Ok(false) => Err(Error::env("this blankroot needs a dynamic loader: it cannot be kept on the installed system")
+            .hint("install with the static blankroot (`scripts/build-static`, or the flake's packages.static), or set [persist] blankroot = false")),
+        Err(why) => Err(Error::env(format!("blankroot's own executable cannot be read as ELF: {why}"))),
+    }
 }
 
 /// Whether every file a step writes is on disk now with the planned content (`cmp` against
@@ -67,6 +81,9 @@ pub fn files_hold(host: &dyn Host, step: &Step) -> bool {
             Content::Text(t) => host
                 .output(&Cmd::new(["cmp", "-s", "-", f.path.as_str()]).stdin(t.as_bytes()))
                 .is_ok_and(|o| o.success()),
+            Content::Blankroot(_) => own_static_executable().is_ok_and(|b| {
+                host.output(&Cmd::new(["cmp", "-s", "-", f.path.as_str()]).stdin(b)).is_ok_and(|o| o.success())
+            }),
             Content::Hash(_) => false,
         })
 }

@@ -17,6 +17,7 @@ pub(super) struct RawPersist {
     #[serde(default)]
     files: Vec<Spanned<String>>,
     ssh_host_keys: Option<bool>,
+    blankroot: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -90,6 +91,9 @@ pub(super) fn persist(src: &Source, p: RawPersist, c: &mut Config) -> Result<()>
                 c.persist.files.push(path.into_inner());
             }
         }
+    }
+    if let Some(b) = p.blankroot {
+        c.persist.blankroot = b;
     }
     if let Some(k) = p.ssh_host_keys {
         c.persist.ssh_host_keys = k;

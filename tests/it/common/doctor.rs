@@ -74,6 +74,19 @@ pub fn live_opts(disk: &str) -> live::Options {
 
 pub const HOSTID: &str = "5eed0007";
 
+/// The start of a static ELF executable as doctor reads one (64-bit, little-endian, program
+/// headers LOAD and DYNAMIC, no INTERP): what the install keeps in /persist.
+pub fn static_elf() -> Vec<u8> {
+    let mut b = vec![0u8; 64 + 56 * 2];
+    b[..6].copy_from_slice(b"\x7fELF\x02\x01");
+    b[0x20..0x28].copy_from_slice(&64u64.to_le_bytes());
+    b[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
+    b[0x38..0x3a].copy_from_slice(&2u16.to_le_bytes());
+    b[64..68].copy_from_slice(&1u32.to_le_bytes());
+    b[120..124].copy_from_slice(&2u32.to_le_bytes());
+    b
+}
+
 /// A booted system installed from the seed-defaults plan (its real generated files), every
 /// check passing: the mounts as NixOS's stage 1 makes them, /etc as activation makes it.
 pub fn installed_machine() -> (tempfile::TempDir, Fake) {
@@ -111,6 +124,10 @@ pub fn installed_machine() -> (tempfile::TempDir, Fake) {
     link(r, "/nix/store/abc-etc/etc/machine-id", "/persist/etc/machine-id");
     write(r, "/persist/etc/machine-id", "3f464d545b626970777e858c939aa1a8\n");
     write(r, "/persist/etc/ssh/ssh_host_ed25519_key", "key\n");
+    let kept = r.join(blankroot::nixgen::KEPT_BLANKROOT.trim_start_matches('/'));
+    std::fs::create_dir_all(kept.parent().unwrap()).unwrap();
+    std::fs::write(&kept, static_elf()).unwrap();
+    std::fs::set_permissions(&kept, std::fs::Permissions::from_mode(0o755)).unwrap();
     let hash = r.join("persist/etc/nixos-secrets/passwords/admin");
     write(r, "/persist/etc/nixos-secrets/passwords/admin", "$y$j9T$salt$hash\n");
     std::fs::set_permissions(&hash, std::fs::Permissions::from_mode(0o600)).unwrap();

@@ -40,6 +40,7 @@ pub fn target(disk: &str) -> Target {
         },
         missing_tools: vec![],
         nixos_release: Some("25.11".into()),
+        static_blankroot: true,
     }
 }
 

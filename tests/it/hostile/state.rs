@@ -161,7 +161,7 @@ fn installed(name: &str) -> String {
     let file = plan.steps.iter().flat_map(|s| &s.files).find(|f| f.path.ends_with(name)).unwrap();
     match &file.content {
         blankroot::plan::Content::Text(t) => t.clone(),
-        blankroot::plan::Content::Hash(_) => unreachable!("{name} is text"),
+        _ => unreachable!("{name} is text"),
     }
 }
 
