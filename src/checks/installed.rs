@@ -217,7 +217,7 @@ fn post_device_commands(host: &dyn Host, config: &Config, m: Option<&Module>) ->
     vec![Finding::error(
         "post-device",
         format!("boot.initrd.postDeviceCommands is set ({}) while stage 1 is systemd", files.join(", ")),
-        "systemd stage 1 never runs it: NixOS refuses to build such a system (an assertion in nixos/modules/system/boot/systemd/initrd.nix), so a rollback put there (as in the seed) never happens",
+        "systemd stage 1 never runs it: NixOS refuses to build such a system (an assertion in nixos/modules/system/boot/systemd/initrd.nix), so a rollback put there (as the usual blog guides do) never happens",
         "remove it: blankroot.nix rolls back in boot.initrd.systemd.services.blankroot-rollback",
     )]
 }

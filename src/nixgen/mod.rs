@@ -251,9 +251,10 @@ fn blankroot_on_path(w: &mut String, config: &Config) {
     }
     section(w, "blankroot itself: the installer's static executable, kept in /persist, on PATH");
     line(w, "# A link out of the store to a string path (never a Nix path, which would copy the file");
-    line(w, "# into the store at every rebuild); put a newer static blankroot there to upgrade it.");
+    line(w, "# into the store at every rebuild); put a newer static blankroot there to upgrade it. Its");
+    line(w, "# priority is low, so a blankroot package installed otherwise (the flake's module) wins.");
     line(w, "environment.systemPackages = [");
-    line(w, "  (pkgs.runCommandLocal \"blankroot-kept-in-persist\" { } ''");
+    line(w, "  (pkgs.runCommandLocal \"blankroot-kept-in-persist\" { meta.priority = 10; } ''");
     line(w, "    mkdir -p $out/bin");
     line(w, &format!("    ln -s {} $out/bin/blankroot", escape::indented_body(KEPT_BLANKROOT)));
     line(w, "  '')");

@@ -45,7 +45,8 @@ let
   drv = set: args: args // { inherit set; outPath = "/stub/${set}/${args.pname or args.name}";
     overrideAttrs = f: drv set (args // f args); };
   leaves = [ "installShellFiles" "cargo" "rustc" "clippy" "rustfmt" "rust-analyzer" "nix" "mkpasswd"
-    "util-linux" "dosfstools" "libvirt" "libxml2" "qemu" "cpio" "acl" "attr" "time" "python3" "jq" ];
+    "util-linux" "dosfstools" "libvirt" "libxml2" "qemu" "cpio" "acl" "attr" "time" "python3" "jq"
+    "mandoc" "zsh" "fish" "binutils" "file" ];
   mkPkgs = set: system: let self = genAttrs leaves (n: { outPath = "/stub/${set}/${n}"; }) // {
     inherit lib;
     stdenv = { buildPlatform.canExecute = _: canExec; hostPlatform = { inherit system; }; };

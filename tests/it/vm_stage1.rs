@@ -33,6 +33,12 @@ fn stage1_boots_of_the_installed_disk() {
     checked.extend(t.assert_rolled_back("a-prompt"));
     let f = t.doctor("a-prompt");
     assert!(finding(&f, "blank-snapshot").iter().all(|x| x["severity"] == "ok"), "{f:#?}");
+    // The booted root has no dynamic loader (as NixOS's has none at /lib64): the blankroot the
+    // install kept in /persist runs there all the same.
+    assert_eq!(t.out("a-prompt", "kept-rc.txt").trim(), "0", "{}", t.out("a-prompt", "kept-version.txt"));
+    assert_eq!(t.out("a-prompt", "kept-version.txt").trim(), format!("blankroot {}", env!("CARGO_PKG_VERSION")));
+    assert!(finding(&f, "blankroot-kept").iter().all(|x| x["severity"] == "ok"), "{f:#?}");
+    checked.push("a: the blankroot kept in /persist (static) runs on the booted root, which has no dynamic loader; doctor finds it static, 0755 root".into());
     assert!(finding(&f, "rollback-failed").iter().all(|x| x["severity"] == "ok"), "{f:#?}");
 
     // c. Two wrong passphrases, then the right one (tries=0: asked again each time).

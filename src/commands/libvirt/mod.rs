@@ -85,7 +85,7 @@ fn read_domain(host: &dyn Host, name: &str, connect: &Option<String>) -> Result<
     if !off.stdout_str().lines().any(|l| l.trim() == uuid) {
         return Err(Error::env(format!("the domain {name} is running; blankroot changes only a powered-off domain"))
             .hint(format!(
-                "power it off first (`virsh shutdown {name}`, or `virsh destroy {name}` to pull the plug), as the seed says, then run this again"
+                "power it off first (`virsh shutdown {name}`, or `virsh destroy {name}` to pull the plug), then run this again"
             )));
     }
     Ok(host.run(&virsh(connect, &["dumpxml", "--inactive", name]))?.stdout_str())

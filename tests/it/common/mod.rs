@@ -49,3 +49,21 @@ pub fn plan_for(name: &str) -> Plan {
     let ids = Identities::fixed(7, c.host_id.as_deref());
     plan::build(&c, &target(&c.disk), &ids).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
+
+/// blankroot as one static executable (scripts/build-static; made once per test process when
+/// it is not there yet, or taken from `BLANKROOT_STATIC`).
+pub fn static_binary() -> PathBuf {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(p) = std::env::var_os("BLANKROOT_STATIC") {
+            return PathBuf::from(p);
+        }
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let out =
+            std::process::Command::new(root.join("scripts/build-static")).output().expect("run scripts/build-static");
+        assert!(out.status.success(), "scripts/build-static failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        let last = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().to_string();
+        root.join(last.trim())
+    })
+    .clone()
+}

@@ -73,9 +73,10 @@ fn base_cache() -> PathBuf {
 }
 
 impl Tier {
-    /// Boot 1 (the kit, UEFI): install every phase, then build the base initrd.
+    /// Boot 1 (the kit, UEFI): install every phase (with the static blankroot, which the
+    /// installed system keeps), then build the base initrd.
     pub fn install() -> Tier {
-        let v = Vm::new(&[("disk01", 6)]);
+        let v = Vm::with_blankroot(&[("disk01", 6)], &super::static_binary());
         super::vm::write_config(&v.share());
         let cached = base_cache();
         if cached.exists() {

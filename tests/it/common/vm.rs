@@ -29,8 +29,13 @@ pub struct Vm {
 }
 
 impl Vm {
-    /// A share folder with blankroot and the guest scripts, and raw test disks (serial, GiB).
+    /// A share folder with blankroot (this build's, the one cargo made for the tests) and the
+    /// guest scripts, and raw test disks (serial, GiB).
     pub fn new(disks: &[(&'static str, u64)]) -> Vm {
+        Vm::with_blankroot(disks, Path::new(env!("CARGO_BIN_EXE_blankroot")))
+    }
+    /// Like [`Vm::new`], with another blankroot binary in the share (the static one).
+    pub fn with_blankroot(disks: &[(&'static str, u64)], blankroot: &Path) -> Vm {
         let mut dir = tempfile::Builder::new().prefix("blankroot-vm-").tempdir_in(std::env::temp_dir()).unwrap();
         if std::env::var_os("BLANKROOT_VM_KEEP").is_some() {
             dir.disable_cleanup(true);
@@ -38,7 +43,7 @@ impl Vm {
         }
         let share = dir.path().join("share");
         std::fs::create_dir_all(share.join("out")).unwrap();
-        std::fs::copy(env!("CARGO_BIN_EXE_blankroot"), share.join("blankroot")).unwrap();
+        std::fs::copy(blankroot, share.join("blankroot")).unwrap();
         for entry in std::fs::read_dir(root().join("tests/vm/guest")).unwrap() {
             let src = entry.unwrap().path();
             std::fs::copy(&src, share.join(src.file_name().unwrap())).unwrap();
@@ -111,6 +116,19 @@ impl Vm {
         let text = String::from_utf8_lossy(&std::fs::read(&log).unwrap_or_default()).into_owned();
         (status.code().unwrap_or(-1), text)
     }
+}
+
+/// The rollback unit's script (`zfs rollback -r …@blank`, loud when it fails), taken from the
+/// generated blankroot.nix by the real Nix evaluator.
+pub fn rollback_command(module: &Path) -> String {
+    let expr = format!(
+        "(import {} {}).boot.initrd.systemd.services.blankroot-rollback.script",
+        module.display(),
+        blankroot::nixgen::verify::STUB_ARGS
+    );
+    let out = Command::new("nix-instantiate").args(["--eval", "--json", "-E", &expr]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice::<String>(&out.stdout).unwrap()
 }
 
 /// A step id as a console mark name (tests/vm/guest/common.sh `mark_events`).

@@ -18,6 +18,12 @@ mount -t zfs rpool/safe/home /mnt/home
 cat /mnt/persist/keep.txt > "$O/persist-keep.txt"
 cat /mnt/home/keep.txt > "$O/home-keep.txt"
 ls /mnt/persist/etc/nixos > "$O/persist-etc-nixos.txt"
+# blankroot itself, kept in /persist by the install (the static binary this boot's install ran):
+# still there after the rollback, root's, 0755, the same bytes, and it runs.
+kept=/mnt/persist/var/lib/blankroot/bin/blankroot
+stat -c '%a %U %G' "$kept" > "$O/kept-mode.txt"
+sha256_of "$kept" > "$O/kept.sha256"
+"$kept" --version > "$O/kept-version.txt"
 # The rest of what NixOS's stage 1 mounts (neededForBoot: the persisted binds), then doctor's
 # installed-mode checks on the tree (no NixOS here: what needs nix-instantiate or a booted
 # system is reported as such).

@@ -17,6 +17,10 @@ cat /proc/self/mountinfo > $E/mountinfo.txt
 cat /proc/cmdline > $E/cmdline.txt
 echo "$$" > $E/pid.txt
 up > $E/uptime-at-init.txt
+# blankroot as the installed system keeps it (/persist, mounted by stage 1): on this root no
+# dynamic loader exists, so only a static executable runs here.
+/persist/var/lib/blankroot/bin/blankroot --version > $E/kept-version.txt 2>&1
+echo $? > $E/kept-rc.txt
 fail() { echo "BLANKROOT-VM-INIT-FAILED stage-1 system init: $*"; sync; poweroff -f; sleep 60; }
 K=/run/blankroot-test/kit
 mkdir -p $K
