@@ -84,26 +84,39 @@ fn persist(host: &dyn Host, config: &Config, m: Option<Said>, mountinfo: &[Mount
             "check fileSystems.\"/persist\" in blankroot.nix and `journalctl -b -u persist.mount`",
         )),
     }
+    out.push(persist_boot(host, m));
+    out.extend(persisted_dirs(config, &dataset, mountinfo, host));
+    out.extend(machine_id(host, config, m));
+    out.extend(ssh_keys(host, config, m));
+    out
+}
+
+/// `/persist` is needed for boot: blankroot.nix says so, or the booted system's fstab does.
+fn persist_boot(host: &dyn Host, m: Option<Said>) -> Finding {
     let fstab_says = host.booted().then(|| {
         host.read_string("/etc/fstab").unwrap_or_default().lines().any(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
             f.get(1) == Some(&"/persist") && f.get(3).is_some_and(|o| o.split(',').any(|o| o == "x-initrd.mount"))
         })
     });
-    let needed = m.map(|m| m.persist_needed).or(fstab_says);
-    match needed {
-        Some(true) => out.push(Finding::ok("persist-boot", "/persist is needed for boot (mounted in stage 1)")),
-        Some(false) => out.push(Finding::error(
+    match m.map(|m| m.persist_needed).or(fstab_says) {
+        Some(true) => Finding::ok("persist-boot", "/persist is needed for boot (mounted in stage 1)"),
+        Some(false) => Finding::error(
             "persist-boot",
             "/persist is not marked neededForBoot",
             "stage 1 must mount it: the password hashes are read, machine-id linked and the binds made before the system starts",
             "set fileSystems.\"/persist\".neededForBoot = true; (blankroot.nix has it), then `nixos-rebuild boot`",
-        )),
-        None => out.push(Finding::info(
+        ),
+        None => Finding::info(
             "persist-boot",
             "cannot tell whether /persist is needed for boot (blankroot.nix not evaluated, and no booted /etc/fstab)",
-        )),
+        ),
     }
+}
+
+/// Each persisted directory a bind of /persist, and /etc/nixos, /var/lib/nixos kept anyway.
+fn persisted_dirs(config: &Config, dataset: &str, mountinfo: &[Mount], host: &dyn Host) -> Vec<Finding> {
+    let mut out = Vec::new();
     // Every persisted directory must be a bind of /persist<dir>; /etc/nixos and
     // /var/lib/nixos must survive in any case (on a dataset of their own, the config drops
     // them from the list: then the dataset holding them must not be the rolled-back root).
@@ -144,8 +157,6 @@ fn persist(host: &dyn Host, config: &Config, m: Option<Said>, mountinfo: &[Mount
         };
         out.push(finding);
     }
-    out.extend(machine_id(host, config, m));
-    out.extend(ssh_keys(host, config, m));
     out
 }
 

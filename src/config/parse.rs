@@ -419,39 +419,10 @@ fn apply_raw(src: &Source, raw: RawConfig, c: &mut Config, spans: &mut Spans) ->
     }
     apply_esp(src, raw.esp, c)?;
     if let Some(l) = raw.luks {
-        if let Some(u) = l.uuid {
-            c.luks.uuid = Some(rules::luks_uuid(u.get_ref()).map_err(|p| src.at(&u, p))?);
-        }
-        if let Some(n) = l.name {
-            rules::luks_name(n.get_ref()).map_err(|p| src.at(&n, p))?;
-            c.luks.name = n.into_inner();
-        }
-        if let Some(a) = l.allow_discards {
-            c.luks.allow_discards = a;
-        }
-        let opts = l.format_options.unwrap_or_default();
-        let texts: Vec<&str> = opts.iter().map(|o| o.get_ref().as_str()).collect();
-        if let Err((i, p)) = rules::luks_format_options(&texts) {
-            return Err(match opts.get(i) {
-                Some(o) => src.at(o, p),
-                None => src.whole(p),
-            });
-        }
-        c.luks.format_options = opts.into_iter().map(Spanned::into_inner).collect();
+        apply_luks(src, l, c)?;
     }
     if let Some(p) = raw.pool {
-        if let Some(n) = p.name {
-            rules::pool_name(n.get_ref()).map_err(|e| src.at(&n, e))?;
-            spans.pool = Some(n.span());
-            c.pool.name = n.into_inner();
-        }
-        c.pool.options = props(src, "pool", &c.pool.options, p.options)?;
-        c.pool.fs_options = props(src, "pool fs", &c.pool.fs_options, p.fs_options)?;
-        if let Some(d) = p.dev_nodes {
-            rules::absolute_path("dev_nodes", d.get_ref()).map_err(|e| src.at(&d, e))?;
-            rules::dev_nodes(d.get_ref()).map_err(|e| src.at(&d, e))?;
-            c.pool.dev_nodes = d.into_inner();
-        }
+        apply_pool(src, p, c, spans)?;
     }
     if let Some(ds) = raw.datasets {
         let list_span = ds.span();
@@ -467,36 +438,7 @@ fn apply_raw(src: &Source, raw: RawConfig, c: &mut Config, spans: &mut Spans) ->
     }
     if let Some(users) = raw.users {
         spans.users = users.first().map(Spanned::span);
-        c.users.clear();
-        let mut seen: Vec<Range<usize>> = Vec::new();
-        for u in users {
-            let u = u.into_inner();
-            rules::user_name(u.name.get_ref()).map_err(|p| src.at(&u.name, p))?;
-            if let Some(i) = c.users.iter().position(|o| o.name == *u.name.get_ref()) {
-                return Err(src.at(
-                    &u.name,
-                    problem(
-                        format!(
-                            "user {:?} is listed twice (first on line {})",
-                            u.name.get_ref(),
-                            src.line(seen[i].start)
-                        ),
-                        "merge the two [[users]] entries",
-                    ),
-                ));
-            }
-            seen.push(u.name.span());
-            let mut groups = Vec::new();
-            for g in u.groups {
-                rules::group_name(g.get_ref()).map_err(|p| src.at(&g, p))?;
-                if groups.contains(g.get_ref()) {
-                    return Err(src.at(&g, problem(format!("group {:?} is listed twice", g.get_ref()), "list it once")));
-                }
-                groups.push(g.into_inner());
-            }
-            let password = password(src, u.password, u.password_hash_file, u.password_file, PasswordSource::Prompt)?;
-            c.users.push(User { name: u.name.into_inner(), groups, password });
-        }
+        c.users = apply_users(src, users)?;
     }
     if let Some(r) = raw.root {
         spans.root = Some(r.span());
@@ -510,6 +452,78 @@ fn apply_raw(src: &Source, raw: RawConfig, c: &mut Config, spans: &mut Spans) ->
         keep::diff(src, d, c)?;
     }
     Ok(())
+}
+
+/// `[luks]`.
+fn apply_luks(src: &Source, l: RawLuks, c: &mut Config) -> Result<()> {
+    if let Some(u) = l.uuid {
+        c.luks.uuid = Some(rules::luks_uuid(u.get_ref()).map_err(|p| src.at(&u, p))?);
+    }
+    if let Some(n) = l.name {
+        rules::luks_name(n.get_ref()).map_err(|p| src.at(&n, p))?;
+        c.luks.name = n.into_inner();
+    }
+    if let Some(a) = l.allow_discards {
+        c.luks.allow_discards = a;
+    }
+    let opts = l.format_options.unwrap_or_default();
+    let texts: Vec<&str> = opts.iter().map(|o| o.get_ref().as_str()).collect();
+    if let Err((i, p)) = rules::luks_format_options(&texts) {
+        return Err(match opts.get(i) {
+            Some(o) => src.at(o, p),
+            None => src.whole(p),
+        });
+    }
+    c.luks.format_options = opts.into_iter().map(Spanned::into_inner).collect();
+    Ok(())
+}
+
+/// `[pool]`.
+fn apply_pool(src: &Source, p: RawPool, c: &mut Config, spans: &mut Spans) -> Result<()> {
+    if let Some(n) = p.name {
+        rules::pool_name(n.get_ref()).map_err(|e| src.at(&n, e))?;
+        spans.pool = Some(n.span());
+        c.pool.name = n.into_inner();
+    }
+    c.pool.options = props(src, "pool", &c.pool.options, p.options)?;
+    c.pool.fs_options = props(src, "pool fs", &c.pool.fs_options, p.fs_options)?;
+    if let Some(d) = p.dev_nodes {
+        rules::absolute_path("dev_nodes", d.get_ref()).map_err(|e| src.at(&d, e))?;
+        rules::dev_nodes(d.get_ref()).map_err(|e| src.at(&d, e))?;
+        c.pool.dev_nodes = d.into_inner();
+    }
+    Ok(())
+}
+
+/// `[[users]]`: each name once, its groups once each, its password source.
+fn apply_users(src: &Source, users: Vec<Spanned<RawUser>>) -> Result<Vec<User>> {
+    let mut out: Vec<User> = Vec::new();
+    let mut seen: Vec<Range<usize>> = Vec::new();
+    for u in users {
+        let u = u.into_inner();
+        rules::user_name(u.name.get_ref()).map_err(|p| src.at(&u.name, p))?;
+        if let Some(i) = out.iter().position(|o| o.name == *u.name.get_ref()) {
+            return Err(src.at(
+                &u.name,
+                problem(
+                    format!("user {:?} is listed twice (first on line {})", u.name.get_ref(), src.line(seen[i].start)),
+                    "merge the two [[users]] entries",
+                ),
+            ));
+        }
+        seen.push(u.name.span());
+        let mut groups = Vec::new();
+        for g in u.groups {
+            rules::group_name(g.get_ref()).map_err(|p| src.at(&g, p))?;
+            if groups.contains(g.get_ref()) {
+                return Err(src.at(&g, problem(format!("group {:?} is listed twice", g.get_ref()), "list it once")));
+            }
+            groups.push(g.into_inner());
+        }
+        let password = password(src, u.password, u.password_hash_file, u.password_file, PasswordSource::Prompt)?;
+        out.push(User { name: u.name.into_inner(), groups, password });
+    }
+    Ok(out)
 }
 
 fn initrd(v: &str) -> rules::Checked<Initrd> {

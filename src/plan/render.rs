@@ -46,6 +46,31 @@ pub fn human(plan: &Plan) -> String {
 
 /// The plan for a terminal; without `full`, the summary and one line per step (`-q`).
 fn render(plan: &Plan, full: bool) -> String {
+    let mut o = summary(plan);
+    let mut phase = None;
+    for (i, s) in plan.steps.iter().enumerate() {
+        if phase != Some(s.phase) {
+            phase = Some(s.phase);
+            let _ = writeln!(o, "\n== phase {} ==", s.phase.name());
+        }
+        let destructive = if s.destructive { " (DESTRUCTIVE)" } else { "" };
+        if full {
+            let _ = writeln!(o, "\n{:>3}. {}{destructive}  [{}]", i + 1, s.title, s.id);
+            step(&mut o, s);
+        } else {
+            let _ = writeln!(o, "{:>3}. {}{destructive}  [{}]", i + 1, s.title, s.id);
+        }
+    }
+    let _ = writeln!(
+        o,
+        "\n{} steps. Nothing has been changed. Run `blankroot install` with the same options to carry it out.",
+        plan.steps.len()
+    );
+    o
+}
+
+/// The plan's head: the machine, the layout, what is destroyed, warnings, secrets by name.
+fn summary(plan: &Plan) -> String {
     let mut o = String::new();
     let d = &plan.target.disk;
     let mut about = vec![crate::infra::size::gib(d.size_bytes)];
@@ -88,56 +113,41 @@ fn render(plan: &Plan, full: bool) -> String {
     for s in &plan.secrets {
         let _ = writeln!(o, "  - {}: {}", s.name, s.description);
     }
-    let mut phase = None;
-    for (i, s) in plan.steps.iter().enumerate() {
-        if phase != Some(s.phase) {
-            phase = Some(s.phase);
-            let _ = writeln!(o, "\n== phase {} ==", s.phase.name());
-        }
-        let destructive = if s.destructive { " (DESTRUCTIVE)" } else { "" };
-        if !full {
-            let _ = writeln!(o, "{:>3}. {}{destructive}  [{}]", i + 1, s.title, s.id);
-            continue;
-        }
-        let _ = writeln!(o, "\n{:>3}. {}{destructive}  [{}]", i + 1, s.title, s.id);
-        for c in &s.commands {
-            let _ = writeln!(o, "       $ {}", command_line(c));
-        }
-        for f in &s.files {
-            let _ = writeln!(o, "       write {} (mode {}, {}:{})", f.path, f.mode, f.owner, f.group);
-            match &f.content {
-                Content::Blankroot(kind) => {
-                    let _ =
-                        writeln!(o, "         | <this blankroot's own executable ({kind}), read from /proc/self/exe>");
-                }
-                Content::Hash(secret) => {
-                    let _ = writeln!(o, "         | <yescrypt hash of secret:{secret}>");
-                }
-                Content::Text(t) => {
-                    for l in t.lines() {
-                        let _ = writeln!(o, "         | {l}");
-                    }
+    o
+}
+
+/// One step in full: its commands, files, checks, resume and undo.
+fn step(o: &mut String, s: &Step) {
+    for c in &s.commands {
+        let _ = writeln!(o, "       $ {}", command_line(c));
+    }
+    for f in &s.files {
+        let _ = writeln!(o, "       write {} (mode {}, {}:{})", f.path, f.mode, f.owner, f.group);
+        match &f.content {
+            Content::Blankroot(kind) => {
+                let _ = writeln!(o, "         | <this blankroot's own executable ({kind}), read from /proc/self/exe>");
+            }
+            Content::Hash(secret) => {
+                let _ = writeln!(o, "         | <yescrypt hash of secret:{secret}>");
+            }
+            Content::Text(t) => {
+                for l in t.lines() {
+                    let _ = writeln!(o, "         | {l}");
                 }
             }
         }
-        for c in &s.check {
-            let when = if c.verify { " (verified after running)" } else { "" };
-            let _ = writeln!(o, "       done when: {}{when}", check_line(c));
-        }
-        if s.starts_over {
-            let _ = writeln!(o, "       once this has run, every later step starts from nothing (not checked first)");
-        }
-        for c in &s.resume {
-            let _ = writeln!(o, "       after a reboot: $ {}", command_line(c));
-        }
-        for c in &s.revert {
-            let _ = writeln!(o, "       undo: $ {}", command_line(c));
-        }
     }
-    let _ = writeln!(
-        o,
-        "\n{} steps. Nothing has been changed. Run `blankroot install` with the same options to carry it out.",
-        plan.steps.len()
-    );
-    o
+    for c in &s.check {
+        let when = if c.verify { " (verified after running)" } else { "" };
+        let _ = writeln!(o, "       done when: {}{when}", check_line(c));
+    }
+    if s.starts_over {
+        let _ = writeln!(o, "       once this has run, every later step starts from nothing (not checked first)");
+    }
+    for c in &s.resume {
+        let _ = writeln!(o, "       after a reboot: $ {}", command_line(c));
+    }
+    for c in &s.revert {
+        let _ = writeln!(o, "       undo: $ {}", command_line(c));
+    }
 }

@@ -213,9 +213,9 @@ pub fn execute(
     opts: &Options,
     events: &mut Events,
 ) -> Result<Outcome> {
-    let receipt_path = opts.state_dir.join("receipt.json");
+    let run = Run { host, plan, plan_path, secrets, opts, receipt_path: opts.state_dir.join("receipt.json") };
     let mut receipt = Receipt::new(plan_path.to_path_buf(), plan.target.disk.path.clone());
-    receipt.save(&receipt_path)?;
+    receipt.save(&run.receipt_path)?;
     let n = steps_to_run(plan, opts.until);
     let total = plan.steps.len();
     // Set once a `starts_over` step has run: from then on no later step can be done already.
@@ -236,7 +236,7 @@ pub fn execute(
                     false,
                 );
                 receipt.record(&step.id, result, secs, None);
-                receipt.save(&receipt_path)?;
+                receipt.save(&run.receipt_path)?;
                 pause_if_asked(&step.id);
             }
             Err(e) => {
@@ -249,43 +249,71 @@ pub fn execute(
                     true,
                 );
                 receipt.record(&step.id, StepResult::Failed, secs, Some(e.render()));
-                // Asked before the undo: what the disk holds, with the pool still imported
-                // (the undo exports it and closes LUKS; neither changes the disk's contents).
-                let state = disk_state(host, plan, secrets, opts.disk_before.as_ref());
-                let undo_errors = undo(host, &plan.steps[..=i], secrets, events, &mut receipt);
-                receipt.outcome = Outcome::Failed;
-                receipt.save(&receipt_path)?;
-                // The step's own error becomes the first cause; its hint (if any) a later one.
-                let mut err = e.context(format!("install failed at step {} ({}): {}", i + 1, step.id, step.title));
-                err.causes.extend(err.hint.take());
-                err.causes.push(state);
-                for u in undo_errors {
-                    err.causes.push(format!("could not undo {u}"));
-                }
-                return Err(err.hint(format!(
-                    "fix the cause, then resume (done steps are skipped): {}",
-                    resume_command(plan_path, opts)
-                )));
+                return Err(run.failed(i, e, events, &mut receipt)?);
             }
         }
     }
     receipt.outcome = if n < total { Outcome::Stopped } else { Outcome::Complete };
-    receipt.save(&receipt_path)?;
-    let text = if n < total {
+    receipt.save(&run.receipt_path)?;
+    let text = if n < total { run.stopped(n) } else { INSTALLED.to_string() };
+    events.event(
+        serde_json::json!({"event": "end", "outcome": receipt.outcome, "receipt": run.receipt_path}),
+        &text,
+        true,
+    );
+    Ok(receipt.outcome)
+}
+
+/// What an install says when it has done every step.
+const INSTALLED: &str = "Installed. Remove the installer medium and reboot; the passphrase is asked at boot.";
+
+/// One install's run of its plan: what its failure and its stop report need.
+struct Run<'a> {
+    host: &'a dyn Host,
+    plan: &'a Plan,
+    plan_path: &'a Path,
+    secrets: &'a secrets::Secrets,
+    opts: &'a Options,
+    receipt_path: PathBuf,
+}
+
+impl Run<'_> {
+    /// After step `i` failed with `e`: what the disk holds, the undo of what is active, the
+    /// receipt saved as failed, and the error that says all of it with the command that resumes.
+    fn failed(&self, i: usize, e: Error, events: &mut Events, receipt: &mut Receipt) -> Result<Error> {
+        let step = &self.plan.steps[i];
+        // Asked before the undo: what the disk holds, with the pool still imported (the undo
+        // exports it and closes LUKS; neither changes the disk's contents).
+        let state = disk_state(self.host, self.plan, self.secrets, self.opts.disk_before.as_ref());
+        let undo_errors = undo(self.host, &self.plan.steps[..=i], self.secrets, events, receipt);
+        receipt.outcome = Outcome::Failed;
+        receipt.save(&self.receipt_path)?;
+        // The step's own error becomes the first cause; its hint (if any) a later one.
+        let mut err = e.context(format!("install failed at step {} ({}): {}", i + 1, step.id, step.title));
+        err.causes.extend(err.hint.take());
+        err.causes.push(state);
+        for u in undo_errors {
+            err.causes.push(format!("could not undo {u}"));
+        }
+        Ok(err.hint(format!(
+            "fix the cause, then resume (done steps are skipped): {}",
+            resume_command(self.plan_path, self.opts)
+        )))
+    }
+
+    /// The end of an install stopped by `--until` after its first `n` steps.
+    fn stopped(&self, n: usize) -> String {
+        let (plan, opts) = (self.plan, self.opts);
         format!(
             "Stopped after phase {} as asked; /mnt is still mounted. {}. Continue with: {}",
             // No step ran when --until names a phase before the first step's: say that phase.
             n.checked_sub(1)
                 .and_then(|last| plan.steps.get(last))
                 .map_or(opts.until.map_or("none", Phase::name), |s| s.phase.name()),
-            disk_state(host, plan, secrets, opts.disk_before.as_ref()),
-            resume_command(plan_path, &Options { until: None, ..opts.clone() })
+            disk_state(self.host, plan, self.secrets, opts.disk_before.as_ref()),
+            resume_command(self.plan_path, &Options { until: None, ..opts.clone() })
         )
-    } else {
-        "Installed. Remove the installer medium and reboot; the passphrase is asked at boot.".to_string()
-    };
-    events.event(serde_json::json!({"event": "end", "outcome": receipt.outcome, "receipt": receipt_path}), &text, true);
-    Ok(receipt.outcome)
+    }
 }
 
 /// Undoes, in reverse, what `steps` left active (unmount, export, close), recording each;
@@ -315,7 +343,7 @@ fn undo(
     errors
 }
 
-/// Test hook of the VM tier's power-cut test (tests/vm_e2e.rs): with
+/// Test hook of the VM tier's power-cut test (tests/it/vm_e2e.rs): with
 /// `BLANKROOT_TEST_PAUSE_AFTER=<step id>` in the environment, blankroot stops for good right
 /// after that step is recorded, so the test cuts the power exactly at a step boundary rather
 /// than somewhere in the next step. Nothing else reads it, and it exists only in a binary

@@ -111,6 +111,25 @@ fn offset_in(text: &str, part: &str) -> usize {
     part.as_ptr() as usize - text.as_ptr() as usize
 }
 
+/// The attributes of the tag that starts at `before`, each with where its value lies in `text`.
+fn attributes(text: &str, tag: &quick_xml::events::BytesStart, before: usize) -> Result<Vec<Attr>, XmlError> {
+    let mut attrs = Vec::new();
+    for a in tag.attributes().with_checks(true) {
+        let a = a.map_err(|e| error_at(text, before, e.to_string()))?;
+        let raw: &str = match &a.value {
+            std::borrow::Cow::Borrowed(s) => s,
+            std::borrow::Cow::Owned(_) => {
+                return Err(error_at(text, before, "an attribute value blankroot cannot place"));
+            }
+        };
+        let at = offset_in(text, raw);
+        let value = unescape(raw).map_err(|m| error_at(text, at, m))?;
+        let quote = text[..at].chars().next_back().unwrap_or('\'');
+        attrs.push(Attr { name: a.key.as_ref().to_string(), value, value_at: at..at + raw.len(), quote });
+    }
+    Ok(attrs)
+}
+
 /// Parses `text`. DTDs are refused (libvirt never writes one, and entities declared in one
 /// would change what the text means).
 pub fn parse(text: &str) -> Result<Doc<'_>, XmlError> {
@@ -132,20 +151,7 @@ pub fn parse(text: &str) -> Result<Doc<'_>, XmlError> {
                 if stack.is_empty() && root.is_some() {
                     return Err(error_at(text, before, "a second root element; a document has exactly one"));
                 }
-                let mut attrs = Vec::new();
-                for a in tag.attributes().with_checks(true) {
-                    let a = a.map_err(|e| error_at(text, before, e.to_string()))?;
-                    let raw: &str = match &a.value {
-                        std::borrow::Cow::Borrowed(s) => s,
-                        std::borrow::Cow::Owned(_) => {
-                            return Err(error_at(text, before, "an attribute value blankroot cannot place"));
-                        }
-                    };
-                    let at = offset_in(text, raw);
-                    let value = unescape(raw).map_err(|m| error_at(text, at, m))?;
-                    let quote = text[..at].chars().next_back().unwrap_or('\'');
-                    attrs.push(Attr { name: a.key.as_ref().to_string(), value, value_at: at..at + raw.len(), quote });
-                }
+                let attrs = attributes(text, tag, before)?;
                 let id = elems.len();
                 elems.push(Elem {
                     name: tag.name().as_ref().to_string(),
