@@ -1,5 +1,5 @@
 # blankroot's flake. Usage, the flake.lock situation and what was and was not verified:
-# docs/flake-notes.md.
+# docs/packaging.md.
 #
 # nixpkgs facts relied on (see also nix/package.nix), read in Swarsel/nixpkgs @ 4aa6836a
 # (26.11-pre) except the hooks' shell scripts (NixOS/nixpkgs):

@@ -1,5 +1,5 @@
 //! Benchmark: `blankroot install` against the same commands run from a plain shell script, in
-//! the same VM boot (real cryptsetup and OpenZFS under QEMU/TCG; see tests/vm/README.md).
+//! the same VM boot (real cryptsetup and OpenZFS under QEMU/TCG; see docs/vm-kit.md).
 //! Prints figures; asserts nothing about time (the machines are shared and noisy).
 //!
 //! The script is made from blankroot's own plan by tests/vm/guest/plan-to-sh.jq: the plan's

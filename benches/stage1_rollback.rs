@@ -1,5 +1,5 @@
 //! Benchmark P4: the boot time the rollback adds, in the stage-1 tier (the installed disk
-//! booted through a real systemd initrd holding the generated units; tests/vm_stage1.rs says
+//! booted through a real systemd initrd holding the generated units; tests/it/vm_stage1.rs says
 //! what that tier is and is not). Prints figures; asserts nothing about time.
 //!
 //! One install, then boots in order: the root nearly empty; after 10,000 files were written

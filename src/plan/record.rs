@@ -13,7 +13,7 @@
 //! Where: in the gap between the GPT's partition entries and the first partition, bytes
 //! [`OFFSET`]..[`OFFSET`]+[`SIZE`] (256 KiB to 1 MiB). The GPT header and its 128 entries end at
 //! 17 KiB (512-byte sectors) or 24 KiB (4 KiB sectors), and sfdisk starts the first partition at
-//! 1 MiB, its default alignment ("grain"); tests/resume_record.rs checks both with the real
+//! 1 MiB, its default alignment ("grain"); tests/it/resume_record.rs checks both with the real
 //! sfdisk on an image. Nothing reads this gap: blkid finds no signature in it, and sfdisk's
 //! `--wipe` only erases the signatures it finds.
 //!

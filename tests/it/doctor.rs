@@ -3,8 +3,8 @@
 //! (the probe's lsblk, firmware and /dev/disk/by-id questions, zpool, zfs, zdb, journalctl)
 //! with real output formats; nix-instantiate
 //! is the real one, evaluating the real generated blankroot.nix (the machines are in
-//! tests/common/doctor.rs). Every finding is produced by at least one test here or in
-//! tests/doctor_rollback.rs; the VM tier runs doctor for real (tests/vm_e2e.rs).
+//! tests/it/common/doctor.rs). Every finding is produced by at least one test here or in
+//! tests/it/doctor_rollback.rs; the VM tier runs doctor for real (tests/it/vm_e2e.rs).
 
 use crate::common;
 

@@ -1,4 +1,4 @@
-//! doctor's rollback checks on fixture machines (tests/common/doctor.rs): the rollback unit
+//! doctor's rollback checks on fixture machines (tests/it/common/doctor.rs): the rollback unit
 //! runs once per boot, the pool import waits for LUKS, a mistyped passphrase is asked for
 //! again, a failed rollback is reported with its message, and a missing @blank gets a fix that
 //! restores an empty root without reinstalling. The VM tier boots the real thing.

@@ -7,7 +7,7 @@
 //! declared [[test]] brings just its file), a postInstall installing bash/zsh/fish completions
 //! and man pages from the binary only when the build machine can run it; the apps run those
 //! packages' bin/blankroot; the dev shell, the checks (packages, CI's clippy with tests/, fmt)
-//! and the module (systemPackages when enabled) are wired as docs/flake-notes.md says.
+//! and the module (systemPackages when enabled) are wired as docs/packaging.md says.
 //! Does NOT prove: that real nixpkgs accepts these arguments or that anything builds (no `nix
 //! build`/`nix flake check`, no real lib.fileset), that `blankroot completions`/`manpages`
 //! exist, that the static binary is static, or that the module works in NixOS.

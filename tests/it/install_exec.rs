@@ -1,5 +1,5 @@
 //! Executing a plan, against the recording fake runner (our own logic only; the same paths
-//! run on real disks in the VM tier: tests/vm_e2e.rs). Which checks are asked when: on a fresh
+//! run on real disks in the VM tier: tests/it/vm_e2e.rs). Which checks are asked when: on a fresh
 //! disk nothing is asked after `partition` has run but the `verify` checks; on a resume every
 //! check is asked and done steps are skipped; a `verify` check that does not hold after its
 //! step ran fails the install. What a failure or a stop says the disk holds is asked of the

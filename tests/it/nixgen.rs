@@ -89,7 +89,7 @@ fn hostile_values_round_trip_exactly() {
     assert_eq!(fs["/"]["device"], "tank:x.y/local/ro ot");
     assert_eq!(m["environment"]["etc"]["it's ${x}.conf"]["source"], "/persist/etc/it's ${x}.conf");
     // dev_nodes is one of the /dev/disk/by-* directories now (a `${…}` there is refused by the
-    // config: tests/config_errors.rs), so the fixture carries a plain one.
+    // config: tests/it/config_errors.rs), so the fixture carries a plain one.
     assert_eq!(m["boot"]["zfs"]["devNodes"], "/dev/disk/by-id");
     assert_eq!(
         m["systemd"]["tmpfiles"]["rules"][0],

@@ -100,7 +100,7 @@ fn sfdisk_script_makes_esp_and_luks_partitions_with_planned_guids() {
     let p = common::plan_for("seed-defaults");
     let s = step(&p, "partition");
     assert!(s.destructive);
-    assert_eq!(s.commands[0].argv[0], "dd", "the resume record first (tests/resume_record.rs)");
+    assert_eq!(s.commands[0].argv[0], "dd", "the resume record first (tests/it/resume_record.rs)");
     let sfdisk = s.commands.iter().find(|c| c.argv[0] == "sfdisk").expect("sfdisk");
     let Some(plan::Stdin::Text(script)) = &sfdisk.stdin else { panic!("sfdisk reads a script") };
     assert!(script.starts_with("label: gpt\n"));

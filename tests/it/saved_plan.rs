@@ -533,7 +533,7 @@ fn install_refuses_a_changed_plan_in_the_state_directory() {
     let after: Vec<Vec<u8>> =
         ["plan.json", "receipt.json"].iter().map(|f| std::fs::read(state.join(f)).unwrap()).collect();
     assert_eq!(before, after, "the state directory is untouched");
-    // Besides them only the run's lock file (src/install/lock.rs), empty once the run ended.
+    // Besides them only the run's lock file (src/commands/install/lock.rs), empty once the run ended.
     let names: Vec<String> =
         std::fs::read_dir(&state).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(names.len(), 3, "nothing else written: {names:?}");

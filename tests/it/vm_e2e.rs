@@ -1,5 +1,5 @@
 //! VM tier: blankroot against real cryptsetup and real OpenZFS in a QEMU guest (this host's
-//! kernel has neither device-mapper nor ZFS; see tests/vm/README.md). Needs the VM kit, so the
+//! kernel has neither device-mapper nor ZFS; see docs/vm-kit.md). Needs the VM kit, so the
 //! tests are `#[ignore]`d in a plain `cargo test`; `scripts/test` runs them with `--ignored`
 //! (the kit is built once and cached).
 //!

@@ -2,7 +2,7 @@
 //! tools) booted through a real systemd initrd (Debian 12's systemd 252) holding the units
 //! blankroot.nix declares and NixOS's own stage-1 units reproduced from nixpkgs sources
 //! (tests/stage1/nixos-stage1.nix), all rendered from the evaluated Nix
-//! (tests/common/stage1.rs). It is a faithful simulation of NixOS's stage 1, not a NixOS boot.
+//! (tests/it/common/stage1.rs). It is a faithful simulation of NixOS's stage 1, not a NixOS boot.
 //!
 //! One installed disk, then one boot per case, in order (each boot leaves a canary in the root
 //! for the next): a. passphrase typed at once; c. two wrong passphrases, then the right one;

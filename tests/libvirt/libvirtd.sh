@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure a real libvirt daemon with the QEMU driver answers on qemu:///system, for the
-# tests that define, edit and start real domains (tests/libvirt.rs, the ignored ones). CI
+# tests that define, edit and start real domains (tests/it/libvirt.rs, the ignored ones). CI
 # machines have no systemd to start it, and the Debian package that would make its users
 # (libvirt-daemon-system) wants systemd; so this installs the daemon and the firmware
 # (libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 ovmf seabios), makes the

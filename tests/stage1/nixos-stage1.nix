@@ -1,7 +1,7 @@
 # NixOS's own stage-1 units for a root pool, reproduced from nixpkgs (a 26.11-pre tree, read
 # 2026-12-02) in the shape of `boot.initrd.systemd.{services,targets,mounts}` options, so that
 # the stage-1 tier renders them with the same code as the units blankroot.nix declares
-# (tests/common/stage1.rs merges the two as NixOS's module system would: lists concatenate).
+# (tests/it/common/stage1.rs merges the two as NixOS's module system would: lists concatenate).
 # Not NixOS: store paths are replaced by the initrd's /bin, which holds the same tools.
 #
 # - nixos/modules/tasks/filesystems/zfs.nix, `importLib` and `createImportService` (verbatim

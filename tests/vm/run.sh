@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Boots the blankroot test VM kit (tests/vm/kit.sh) under QEMU/TCG, runs DIR/test.sh in the
-# guest as root, and exits with its status. See tests/vm/README.md.
+# guest as root, and exits with its status. See docs/vm-kit.md.
 #
 #   tests/vm/run.sh --share DIR [--disk FILE[:SERIAL]]... [--timeout SECONDS] [--log FILE]
 #                   [--kill-on-mark NAME] [--kill-after-mark NAME:SECONDS] [--follow]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Smoke test of the VM kit and runner (tests/vm/README.md). Builds or reuses the kit, then boots
+# Smoke test of the VM kit and runner (docs/vm-kit.md). Builds or reuses the kit, then boots
 # it three times with two disks (serial disk01, and one without a serial):
 #   1. by-id names; a host-built binary runs from /share; GPT + FAT32 on the serial-less disk;
 #      LUKS2 (cheap pbkdf2, test only) + ZFS pool + dataset on disk01; export, close;

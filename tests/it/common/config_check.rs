@@ -1,4 +1,4 @@
-//! Shared checks of the config tests (tests/config_errors.rs, tests/config_option_rules.rs):
+//! Shared checks of the config tests (tests/it/config_errors.rs, tests/it/config_option_rules.rs):
 //! parse a blankroot.toml text and assert where and how it is refused.
 
 use blankroot::config::{Config, Overrides, parse_str};

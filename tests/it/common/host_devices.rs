@@ -1,5 +1,5 @@
 //! The guard of the tests that run plan commands with the real tools on image files
-//! (tests/real_disk_tools.rs, tests/resume_record.rs): the plan names real devices, and the
+//! (tests/it/real_disk_tools.rs, tests/it/resume_record.rs): the plan names real devices, and the
 //! machines that run these tests have a `/dev/vda` of their own, so a command an argument of
 //! which still names a device of this host is never spawned.
 

@@ -1,4 +1,4 @@
-//! Driving the stage-1 tier (tests/vm_stage1.rs, benches/stage1_rollback.rs): one disk
+//! Driving the stage-1 tier (tests/it/vm_stage1.rs, benches/stage1_rollback.rs): one disk
 //! installed by `blankroot install` in the kit (every phase, stand-ins for the NixOS tools),
 //! then boots of it through the systemd initrd that [`super::stage1`] renders from the
 //! evaluated configuration, with the passphrase typed on the serial console; and the initrd's

@@ -1,4 +1,4 @@
-//! Driving the VM tier from Rust (tests/vm_e2e.rs, benches/install_vm.rs): the kit (built or
+//! Driving the VM tier from Rust (tests/it/vm_e2e.rs, benches/install_vm.rs): the kit (built or
 //! found in the cache once per process), a work folder with the share (blankroot binary and
 //! every guest script of tests/vm/guest), raw test disks, and boots through tests/vm/run.sh.
 
@@ -312,7 +312,7 @@ pub fn assert_set_here(all: &[Prop], name: &str, key: &str, want: &str) {
 
 /// The tools a plan hands a secret, sorted: the program of every command or check with a
 /// secret on stdin, and `install`, which writes the files whose content is a password hash
-/// (src/install/exec.rs `write_file`). What tests/vm/guest/common.sh `secret_standins` must
+/// (src/commands/install/exec.rs `write_file`). What tests/vm/guest/common.sh `secret_standins` must
 /// have wrapped.
 pub fn secret_tools(plan: &blankroot::plan::Plan) -> Vec<String> {
     use blankroot::plan::{Content, Stdin};
@@ -443,7 +443,7 @@ pub fn copy_disk(from: &Path, to: &Path) {
     assert!(st.success(), "cp {} {}: {st}", from.display(), to.display());
 }
 
-/// The power-cut chain (tests/vm_e2e.rs): numbered boots of resume.sh on one VM, each cut
+/// The power-cut chain (tests/it/vm_e2e.rs): numbered boots of resume.sh on one VM, each cut
 /// somewhere or left to finish, and what each reported.
 pub struct Chain<'a> {
     v: &'a Vm,

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Sourced by every guest scenario, under bash (the share's test.sh, tests/common/vm.rs, is
+# Sourced by every guest scenario, under bash (the share's test.sh, tests/it/common/vm.rs, is
 # `#!/bin/bash` + `set -euo pipefail`). /share is the host's folder: blankroot binary, config,
 # plan, and out/ for what the host checks. Secrets here are test-only values.
 # A test.sh run by sh (one without the #! line, as tests/fixtures/zdiff/capture.sh and
@@ -67,7 +67,7 @@ start_leak_scan() {
 stop_leak_scan() { touch /tmp/stop-scan; wait; }
 
 # Stand-ins on PATH for every tool the plan hands a secret (a command or check with a secret on
-# stdin; `install` writes the files whose content is a password hash, src/install/exec.rs):
+# stdin; `install` writes the files whose content is a password hash, src/commands/install/exec.rs):
 # each appends one record per call, its argv and its environment as it received them, to
 # /tmp/standins.log (or $BLANKROOT_STANDIN_LOG), then execs the real tool with the same
 # stdin. Usage: secret_standins PLAN; then run the install with PATH=/tmp/standins:$PATH.
@@ -101,7 +101,7 @@ EOF
 
 # Turns blankroot's JSON events (stdin) into console marks the host can cut power on:
 # start-<id> and done-<id> result=<result>. Mark names are [A-Za-z0-9._-]: step ids like
-# mount:/boot become mount__boot (tests/common/vm.rs mark_name). Bash builtins only (no
+# mount:/boot become mount__boot (tests/it/common/vm.rs mark_name). Bash builtins only (no
 # process per event, each costly under TCG), so the marks follow blankroot's events closely.
 mark_events() {
     local line id
@@ -144,7 +144,7 @@ install_marked() {
 }
 
 # Prints the host's digest of the test disk's whole image as it is now (the host test answers
-# out/digest-req/NAME with out/digest/NAME; tests/common/vm.rs answer_digest_requests). The
+# out/digest-req/NAME with out/digest/NAME; tests/it/common/vm.rs answer_digest_requests). The
 # guest syncs first, so what it wrote has reached the image. Fails unless the answer is a
 # digest.
 host_digest() {

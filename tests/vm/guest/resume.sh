@@ -1,5 +1,5 @@
 #!/bin/bash
-# One boot of the power-cut chain (tests/vm_e2e.rs power_cuts_at_every_step_boundary_resume):
+# One boot of the power-cut chain (tests/it/vm_e2e.rs power_cuts_at_every_step_boundary_resume):
 # the same command every boot, as a person would type it again after a power cut on the NixOS
 # installer: the disk from cfg.toml, the default state directory /var/lib/blankroot on a fresh
 # tmpfs (the installer's /var/lib is RAM: a power cut empties it), never --wipe. The host may

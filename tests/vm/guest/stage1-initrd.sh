@@ -19,7 +19,7 @@
 # What the configuration under test contributes (crypttab, fstab, hostid, hostname, the units
 # blankroot.nix declares, NixOS's own stage-1 units reproduced from nixpkgs) is NOT here: the
 # host renders it from the evaluated configuration into a second cpio appended to this one
-# (tests/common/stage1.rs). Test-only additions, not in a NixOS initrd: ext4, 9p and
+# (tests/it/common/stage1.rs). Test-only additions, not in a NixOS initrd: ext4, 9p and
 # 9pnet_virtio are loaded at start (modules-load.d/blankroot-test.conf) so that the stand-in
 # system the boot switches into can reach the kit disk and the host's share.
 #

@@ -38,5 +38,5 @@ umount -R /mnt
 zpool export rpool
 cryptsetup close cryptroot
 mark canary-written
-# The host caches the base per kit and script (tests/vm_stage1.rs); build it only when missing.
+# The host caches the base per kit and script (tests/it/vm_stage1.rs); build it only when missing.
 [ -s $S/stage1-base.cpio ] || bash $S/stage1-initrd.sh $S/stage1-base.cpio

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Stage-1 tier, every boot through the systemd initrd (tests/vm_stage1.rs). Runs after the
+# Stage-1 tier, every boot through the systemd initrd (tests/it/vm_stage1.rs). Runs after the
 # switch-root, in the kit's tools (stage1-system-init.sh chroots into the kit disk), with the
 # installed system at /installed exactly as stage 1 left it and this boot's /run (the initrd's
 # journal in /run/log/journal). Records the evidence in out/<case>/, then prepares the disk for
