@@ -48,7 +48,7 @@ impl ErrorKind {
 }
 
 /// The exit codes as `blankroot --help` lists them (after 0, one line per [`ErrorKind`]).
-pub const EXIT_CODES: &str = "\
+pub(crate) const EXIT_CODES: &str = "\
 Exit codes:
     0    success
     1    other failure (I/O on blankroot's own files, an internal error)
@@ -86,7 +86,7 @@ impl Error {
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Internal, message)
     }
-    pub fn caused_by(mut self, cause: impl fmt::Display) -> Self {
+    pub(crate) fn caused_by(mut self, cause: impl fmt::Display) -> Self {
         self.causes.push(cause.to_string());
         self
     }
@@ -96,7 +96,7 @@ impl Error {
     }
     /// This error under a new message, which says what was being done: the old message becomes
     /// the first cause, its causes follow; the kind and the hint are kept.
-    pub fn context(self, message: impl Into<String>) -> Self {
+    pub(crate) fn context(self, message: impl Into<String>) -> Self {
         let mut outer = Error::new(self.kind, message).caused_by(&self.message);
         outer.causes.extend(self.causes);
         outer.hint = self.hint;
@@ -125,7 +125,7 @@ impl Error {
 }
 
 /// The longest one part of a rendered error (message, cause, hint) is shown, in characters.
-pub const PART_CHARS: usize = 1000;
+pub(crate) const PART_CHARS: usize = 1000;
 
 /// A message part as it may reach a terminal: raw control characters escaped, cut to
 /// [`PART_CHARS`] characters.
@@ -146,7 +146,7 @@ fn tidy(part: &str) -> String {
 }
 
 /// The longest a piece of user input is quoted in a message, in characters.
-pub const EXCERPT_CHARS: usize = 80;
+pub(crate) const EXCERPT_CHARS: usize = 80;
 
 /// User input as it may be quoted in a message: Rust-escaped (control characters and terminal
 /// escapes become `\u{1b}` etc., never raw), in double quotes, and cut to [`EXCERPT_CHARS`]

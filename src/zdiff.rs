@@ -23,7 +23,7 @@ pub enum Change {
 }
 
 impl Change {
-    pub fn symbol(self) -> char {
+    pub(crate) fn symbol(self) -> char {
         match self {
             Change::Added => '+',
             Change::Removed => '-',

@@ -25,10 +25,11 @@ fuzz_target!(|data: &[u8]| {
             let Ok(target) = plan::target::from_facts(&facts, &config.disk) else { return };
             let ids = Identities::fixed(1, config.host_id.as_deref());
             let Ok(p) = plan::build(&config, &target, &ids) else { return };
-            let again = parse_str("blankroot.toml", &to_toml(&p.config, &ids.host_id), &Overrides::default())
+            let again = parse_str("blankroot.toml", &to_toml(&p.config, &ids), &Overrides::default())
                 .unwrap_or_else(|e| panic!("the installed blankroot.toml is refused: {e}"));
             assert_eq!(again.datasets, p.config.datasets);
             assert_eq!(again.persist, p.config.persist);
+            assert_eq!(again.luks.uuid.as_deref(), Some(ids.luks_uuid.as_str()), "the LUKS UUID is recorded");
         }
     }
 });

@@ -104,7 +104,7 @@ fn evaluate(host: &dyn Host, text: &str, config: &Config) -> std::result::Result
 /// The layout of the examined installation: its `/etc/nixos/blankroot.toml`. Without one
 /// (or with one that cannot be read or parsed) there is nothing to check against: an error
 /// naming the file (and the position of a parse error), not a finding.
-pub fn load_config(host: &dyn Host) -> Result<Config> {
+pub(crate) fn load_config(host: &dyn Host) -> Result<Config> {
     const TOML: &str = "/etc/nixos/blankroot.toml";
     let shown = host.machine_path(TOML);
     let Some(bytes) = host.read(TOML) else {

@@ -45,7 +45,7 @@ const LATEST_SANE_CLOCK: u64 = 4_102_444_800;
 
 /// The phase in which an install first runs each of [`probe::TOOLS`] (a test holds this
 /// against the plan's steps).
-pub fn phase_of(tool: &str) -> Phase {
+pub(crate) fn phase_of(tool: &str) -> Phase {
     match tool {
         "zpool" | "zfs" | "zgenhostid" => Phase::Pool,
         "mount" | "umount" => Phase::Mount,
@@ -94,12 +94,12 @@ pub fn firmware(firmware: &str, until: Option<Phase>, vm_fix: Option<String>) ->
 }
 
 /// The smallest disk the layout fits on.
-pub fn disk_needs(config: &Config) -> u64 {
+pub(crate) fn disk_needs(config: &Config) -> u64 {
     config.esp_size_bytes + crate::plan::MIN_LUKS_BYTES + (2 << 20)
 }
 
 /// The disk's size against the layout's needs.
-pub fn disk_size(d: &TargetDisk, config: &Config) -> Finding {
+pub(crate) fn disk_size(d: &TargetDisk, config: &Config) -> Finding {
     let need = disk_needs(config);
     if d.size_bytes >= need {
         return Finding::ok("disk-size", format!("{} is {}", d.path, gib(d.size_bytes)));
@@ -120,7 +120,7 @@ pub fn disk_size(d: &TargetDisk, config: &Config) -> Finding {
 }
 
 /// Whether the disk is in use (always an error) or not empty (per `rule`).
-pub fn disk_in_use(d: &TargetDisk, rule: DiskRule) -> Finding {
+pub(crate) fn disk_in_use(d: &TargetDisk, rule: DiskRule) -> Finding {
     if !d.holders.is_empty() {
         return Finding::error(
             "disk-in-use",
@@ -196,7 +196,7 @@ pub fn tools(missing: &[String], until: Option<Phase>) -> Vec<Finding> {
 
 /// The checks `plan` lists as warnings: firmware, the disk, the tools, for a whole install (no
 /// machine is read: only the target's facts).
-pub fn plan_findings(target: &Target) -> Vec<Finding> {
+pub(crate) fn plan_findings(target: &Target) -> Vec<Finding> {
     let mut out = vec![firmware(&target.firmware, None, None)];
     out.push(disk_in_use(&target.disk, DiskRule::Report));
     out.extend(tools(&target.missing_tools, None));
@@ -230,7 +230,7 @@ fn libvirt_fix(host: &dyn Host) -> Option<String> {
 }
 
 /// Runs the live checks on facts already probed through `host`.
-pub fn check_with(host: &dyn Host, facts: &Facts, opts: &Options) -> Vec<Finding> {
+pub(crate) fn check_with(host: &dyn Host, facts: &Facts, opts: &Options) -> Vec<Finding> {
     let fw = match facts.firmware {
         Firmware::Uefi => "uefi",
         Firmware::Bios => "bios",
@@ -287,7 +287,7 @@ fn disk(host: &dyn Host, facts: &Facts, opts: &Options) -> Vec<Finding> {
 }
 
 /// `modprobe --dry-run --quiet zfs`: exit 0 when the ZFS module can be loaded.
-pub fn zfs_module_cmd() -> crate::infra::runner::Cmd {
+pub(crate) fn zfs_module_cmd() -> crate::infra::runner::Cmd {
     crate::infra::runner::Cmd::new(["modprobe", "--dry-run", "--quiet", "zfs"])
 }
 
@@ -318,4 +318,60 @@ fn clock(now: u64) -> Finding {
         "TLS certificates of the binary cache are checked against it (nixos-install fails to download), and the installed files get wrong times",
         "set it: `timedatectl set-ntp true`, or `date -s 'YYYY-MM-DD HH:MM'`",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{self, Overrides};
+    use crate::plan::{self, Identities, Plan};
+    use std::collections::BTreeMap;
+
+    fn plan_for(config: &config::Config) -> Plan {
+        let facts = crate::example::facts().unwrap();
+        let target = plan::target::from_facts(&facts, &config.disk).unwrap();
+        plan::build(config, &target, &Identities::for_config(config).unwrap()).unwrap()
+    }
+
+    /// The earliest phase in which a step of `plan` runs each of [`probe::TOOLS`]: in its
+    /// commands, its checks (asked before it runs), its resume or its undo.
+    fn first_use(plan: &Plan) -> BTreeMap<&'static str, Phase> {
+        let mut first = BTreeMap::new();
+        for step in &plan.steps {
+            let argvs = step.commands.iter().chain(&step.resume).chain(&step.revert).map(|c| &c.argv);
+            for argv in argvs.chain(step.check.iter().map(|c| &c.argv)) {
+                for tool in probe::TOOLS.iter().filter(|t| argv.iter().any(|a| a == *t)) {
+                    let phase = first.entry(*tool).or_insert(step.phase);
+                    *phase = (*phase).min(step.phase);
+                }
+            }
+        }
+        first
+    }
+
+    #[test]
+    fn phase_of_is_the_phase_a_plan_first_runs_each_tool() {
+        let default = config::load(None, &Overrides::default()).unwrap();
+        let full_text = include_str!("../../tests/fixtures/configs/full.toml");
+        let on_vda = Overrides { disk: Some("/dev/vda".into()), ..Overrides::default() };
+        let full = config::parse_str("full.toml", full_text, &on_vda).unwrap();
+        for config in [default, full] {
+            let first = first_use(&plan_for(&config));
+            // Not vacuous: the tools of the pool, mount and install phases are all seen.
+            for tool in ["zpool", "zfs", "mount", "nixos-install", "cryptsetup", "sfdisk"] {
+                assert!(first.contains_key(tool), "no step runs {tool}: {first:?}");
+            }
+            for (tool, phase) in &first {
+                assert_eq!(phase_of(tool), *phase, "{tool} first runs in the {} phase", phase.name());
+            }
+        }
+    }
+
+    #[test]
+    fn a_run_that_stops_early_needs_only_the_tools_of_its_phases() {
+        assert!(runs(Some(Phase::Disk), phase_of("sfdisk")));
+        assert!(!runs(Some(Phase::Disk), phase_of("zpool")));
+        assert!(!runs(Some(Phase::Config), phase_of("nixos-install")));
+        assert!(runs(None, phase_of("nixos-install")));
+    }
 }

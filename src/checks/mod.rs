@@ -50,10 +50,10 @@ impl Finding {
     pub fn ok(check: &'static str, what: impl Into<String>) -> Finding {
         Finding { check, severity: Severity::Ok, what: what.into(), why: String::new(), fix: None }
     }
-    pub fn info(check: &'static str, what: impl Into<String>) -> Finding {
+    pub(crate) fn info(check: &'static str, what: impl Into<String>) -> Finding {
         Finding { check, severity: Severity::Info, what: what.into(), why: String::new(), fix: None }
     }
-    pub fn problem(
+    pub(crate) fn problem(
         check: &'static str,
         severity: Severity,
         what: impl Into<String>,
@@ -80,7 +80,7 @@ impl Finding {
     }
     /// The finding as one of a plan's warnings: what, and the fix (an error: install refuses
     /// until it is fixed).
-    pub fn as_warning(&self) -> String {
+    pub(crate) fn as_warning(&self) -> String {
         let fix = self.fix.as_deref().unwrap_or("see `blankroot doctor`");
         match self.severity {
             Severity::Error => format!("{}; install will refuse: {fix}", self.what),

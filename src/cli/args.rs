@@ -73,7 +73,7 @@ pub struct PlanArgs {
 }
 
 impl PlanArgs {
-    pub fn request(&self) -> plan::Request {
+    pub(crate) fn request(&self) -> plan::Request {
         plan::Request { config: self.config.config.clone(), overrides: self.config.overrides(), example: self.example }
     }
 }
@@ -106,7 +106,7 @@ pub struct InstallArgs {
 }
 
 impl InstallArgs {
-    pub fn request(&self) -> install::Request {
+    pub(crate) fn request(&self) -> install::Request {
         install::Request {
             config: self.config.config.clone(),
             overrides: self.config.overrides(),
@@ -143,7 +143,7 @@ pub struct LibvirtArgs {
 }
 
 impl LibvirtArgs {
-    pub fn request(&self) -> crate::error::Result<libvirt::Request> {
+    pub(crate) fn request(&self) -> crate::error::Result<libvirt::Request> {
         use libvirt::Source;
         let source = match (&self.xml, &self.domain) {
             (Some(f), _) => Source::File(f.clone()),
@@ -206,7 +206,7 @@ pub struct DiffArgs {
 }
 
 impl DiffArgs {
-    pub fn request(&self) -> diff::Request {
+    pub(crate) fn request(&self) -> diff::Request {
         diff::Request {
             input: self.input.clone(),
             config: self.config.clone(),
@@ -236,7 +236,7 @@ pub struct PersistArgs {
 }
 
 impl PersistArgs {
-    pub fn request(&self) -> persist::Request {
+    pub(crate) fn request(&self) -> persist::Request {
         persist::Request { paths: self.paths.clone(), create: self.create }
     }
 }
@@ -275,7 +275,7 @@ pub enum VerifyAction {
 }
 
 impl VerifyAction {
-    pub fn request(self) -> verify::Action {
+    pub(crate) fn request(self) -> verify::Action {
         match self {
             VerifyAction::Arm => verify::Action::Arm,
             VerifyAction::Check => verify::Action::Check,

@@ -28,7 +28,7 @@ pub const RECORD: &str = "/persist/var/lib/blankroot/verify-rollback.json";
 /// The kernel's id of this boot: a random UUID made at every boot (sd_id128_get_boot(3):
 /// "randomly generated early at boot and is unique for every running kernel instance"; Linux
 /// drivers/char/random.c `proc_do_uuid` prints it as a 36-character UUID string).
-pub const BOOT_ID: &str = "/proc/sys/kernel/random/boot_id";
+pub(crate) const BOOT_ID: &str = "/proc/sys/kernel/random/boot_id";
 /// A record is a few hundred bytes; anything much larger is not one.
 const RECORD_MAX: usize = 64 << 10;
 

@@ -131,22 +131,22 @@ pub struct Config {
 }
 
 /// The seed's default disk (the first virtio disk of a libvirt VM).
-pub const DEFAULT_DISK: &str = "/dev/vda";
-pub const DEFAULT_ESP_SIZE: u64 = 1 << 30;
+pub(crate) const DEFAULT_DISK: &str = "/dev/vda";
+pub(crate) const DEFAULT_ESP_SIZE: u64 = 1 << 30;
 /// `system.stateVersion` when neither the config nor the installer says which release it is.
 pub const DEFAULT_STATE_VERSION: &str = "25.11";
 /// The hostId the seed prints as an example; refused, since every reader copies it.
-pub const SEED_EXAMPLE_HOST_ID: &str = "a1b2c3d4";
+pub(crate) const SEED_EXAMPLE_HOST_ID: &str = "a1b2c3d4";
 
 fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
     items.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
-pub fn default_pool_options() -> Vec<(String, String)> {
+pub(crate) fn default_pool_options() -> Vec<(String, String)> {
     pairs(&[("ashift", "12"), ("autotrim", "on")])
 }
 
-pub fn default_pool_fs_options() -> Vec<(String, String)> {
+pub(crate) fn default_pool_fs_options() -> Vec<(String, String)> {
     pairs(&[
         ("acltype", "posixacl"),
         ("canmount", "off"),
@@ -158,7 +158,7 @@ pub fn default_pool_fs_options() -> Vec<(String, String)> {
     ])
 }
 
-pub fn default_datasets() -> Vec<Dataset> {
+pub(crate) fn default_datasets() -> Vec<Dataset> {
     let legacy = |extra: &[(&str, &str)]| {
         let mut p = pairs(extra);
         p.push(("mountpoint".into(), "legacy".into()));
@@ -191,7 +191,7 @@ impl Diff {
     }
 }
 
-pub fn default_persist() -> Persist {
+pub(crate) fn default_persist() -> Persist {
     Persist {
         directories: vec!["/etc/nixos".into(), "/var/lib/nixos".into(), "/var/log".into()],
         files: vec!["/etc/machine-id".into()],
@@ -236,12 +236,12 @@ impl Config {
         format!("{}/{}", self.pool.name, d.name)
     }
     /// The snapshot the root is rolled back to on every boot.
-    pub fn root_snapshot(&self) -> Snapshot {
+    pub(crate) fn root_snapshot(&self) -> Snapshot {
         Snapshot { dataset: self.full_name(self.root_dataset()) }
     }
     /// The dataset mounted at `/persist`, where everything kept across the rollback lives
     /// (`None` only in a config the rules would refuse).
-    pub fn persist_dataset(&self) -> Option<&Dataset> {
+    pub(crate) fn persist_dataset(&self) -> Option<&Dataset> {
         self.datasets.iter().find(|d| d.mount.as_deref() == Some(PERSIST))
     }
     /// The LUKS UUID and the ESP's volume id an install recorded in blankroot.toml, when both
@@ -250,7 +250,7 @@ impl Config {
         Some((self.luks.uuid.as_deref()?, self.esp_uuid.as_deref()?))
     }
     /// Every account with its password source, root first.
-    pub fn accounts(&self) -> Vec<(Account, &PasswordSource)> {
+    pub(crate) fn accounts(&self) -> Vec<(Account, &PasswordSource)> {
         std::iter::once((Account::root(), &self.root_password))
             .chain(self.users.iter().map(|u| (Account(u.name.clone()), &u.password)))
             .collect()
@@ -258,7 +258,7 @@ impl Config {
 }
 
 /// Where the persistent dataset is mounted.
-pub const PERSIST: &str = "/persist";
+pub(crate) const PERSIST: &str = "/persist";
 
 /// The snapshot a dataset is rolled back to: `<dataset>@blank`, taken right after creation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -269,7 +269,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// The snapshot's own name, after the `@`.
-    pub const NAME: &str = "blank";
+    pub(crate) const NAME: &str = "blank";
     pub fn of(dataset: impl Into<String>) -> Snapshot {
         Snapshot { dataset: dataset.into() }
     }

@@ -53,13 +53,13 @@ fn zfs_char_ok(c: char) -> bool {
 }
 
 /// `ZFS_MAX_DATASET_NAME_LEN`: every full dataset or snapshot name is shorter than this.
-pub const ZFS_MAX_NAME_LEN: usize = 256;
+pub(crate) const ZFS_MAX_NAME_LEN: usize = 256;
 /// `zfs_max_dataset_nesting`: a full dataset name has fewer `/` than this.
-pub const ZFS_MAX_NESTING: usize = 50;
+pub(crate) const ZFS_MAX_NESTING: usize = 50;
 
 /// A pool name `zpool create` accepts and that can be part of a systemd unit name
 /// (`zfs-import-<pool>.service`), so no spaces.
-pub fn pool_name(name: &str) -> Checked {
+pub(crate) fn pool_name(name: &str) -> Checked {
     let hint = "use a name like `rpool`: a letter, then letters, digits, `_`, `-`, `.` or `:`";
     if name.is_empty() {
         return Err(problem("pool name is empty", hint));
@@ -96,7 +96,7 @@ pub fn pool_name(name: &str) -> Checked {
 }
 
 /// A dataset name below the pool (`local/root`), as `zfs create` accepts it.
-pub fn dataset_name(name: &str) -> Checked {
+pub(crate) fn dataset_name(name: &str) -> Checked {
     let hint = "use slash-separated parts of letters, digits, `_`, `-`, `.`, `:` or space, e.g. `safe/persist`";
     if name.is_empty() {
         return Err(problem("dataset name is empty", hint));
@@ -142,7 +142,7 @@ pub fn dataset_name(name: &str) -> Checked {
 }
 
 /// A full dataset or snapshot name (`rpool/local/root@blank`) must fit ZFS's name length.
-pub fn full_name_length(full: &str) -> Checked {
+pub(crate) fn full_name_length(full: &str) -> Checked {
     if full.len() >= ZFS_MAX_NAME_LEN {
         return Err(problem(
             format!(
@@ -307,7 +307,7 @@ fn account_name(kind: &str, name: &str) -> Checked {
     Ok(())
 }
 
-pub fn user_name(name: &str) -> Checked {
+pub(crate) fn user_name(name: &str) -> Checked {
     account_name("user", name)?;
     if name == "root" {
         return Err(problem(
@@ -318,13 +318,13 @@ pub fn user_name(name: &str) -> Checked {
     nixos::system_user(name)
 }
 
-pub fn group_name(name: &str) -> Checked {
+pub(crate) fn group_name(name: &str) -> Checked {
     account_name("group", name)
 }
 
 /// An absolute, normalised path: no `.`/`..`/empty components, no trailing `/`, no control
 /// characters (they cannot be written safely into fstab-like unit names).
-pub fn absolute_path(what: &str, path: &str) -> Checked {
+pub(crate) fn absolute_path(what: &str, path: &str) -> Checked {
     let example = match what {
         "disk" => "/dev/disk/by-id/…",
         "dev_nodes" => "/dev/disk/by-id",
@@ -357,7 +357,7 @@ pub fn absolute_path(what: &str, path: &str) -> Checked {
 pub use crate::infra::paths::is_within;
 
 /// Places a dataset must not be mounted on: the ESP's `/boot` and the kernel's file systems.
-pub fn dataset_mount(mount: &str) -> Checked {
+pub(crate) fn dataset_mount(mount: &str) -> Checked {
     absolute_path("mount point", mount)?;
     for special in ["/boot", "/proc", "/sys", "/dev", "/run"] {
         if is_within(mount, special) {
@@ -375,7 +375,7 @@ pub fn dataset_mount(mount: &str) -> Checked {
 }
 
 /// A path to keep in /persist: absolute, and not somewhere that is already kept or never erased.
-pub fn persisted_path(path: &str, dataset_mounts: &[&str]) -> Checked {
+pub(crate) fn persisted_path(path: &str, dataset_mounts: &[&str]) -> Checked {
     absolute_path("persisted path", path)?;
     if path == "/" {
         return Err(problem(

@@ -7,7 +7,7 @@ pub fn now() -> u64 {
 }
 
 /// A unix time as `YYYY-MM-DD HH:MM` (UTC).
-pub fn utc_date(t: u64) -> String {
+pub(crate) fn utc_date(t: u64) -> String {
     let (days, secs) = ((t / 86_400) as i64, t % 86_400);
     // Civil from days (Howard Hinnant's algorithm).
     let z = days + 719_468;
@@ -23,7 +23,7 @@ pub fn utc_date(t: u64) -> String {
 }
 
 /// A unix time as `YYYY-MM-DD HH:MM:SS UTC`.
-pub fn utc_seconds(t: u64) -> String {
+pub(crate) fn utc_seconds(t: u64) -> String {
     format!("{}:{:02} UTC", utc_date(t), t % 60)
 }
 

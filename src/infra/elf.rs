@@ -6,16 +6,16 @@
 //! pathname to invoke as an interpreter").
 
 /// `/proc/self/exe`: this process's own executable, whatever it was started as.
-pub const SELF_EXE: &str = "/proc/self/exe";
+pub(crate) const SELF_EXE: &str = "/proc/self/exe";
 
 /// Reads this process's own executable (the binary `install` keeps on the installed system).
-pub fn own_executable() -> std::io::Result<Vec<u8>> {
+pub(crate) fn own_executable() -> std::io::Result<Vec<u8>> {
     std::fs::read(SELF_EXE)
 }
 
 /// Whether this process's own executable is static (needs no loader); `false` when it cannot
 /// be read or is not an ELF file this reads.
-pub fn self_is_static() -> bool {
+pub(crate) fn self_is_static() -> bool {
     // The program headers are near the start; 64 KiB holds them for any executable here.
     let head = std::fs::File::open(SELF_EXE).and_then(|f| {
         use std::io::Read;
@@ -87,5 +87,23 @@ mod tests {
         let mut odd = elf(&[1]);
         odd[0x20..0x28].copy_from_slice(&u64::MAX.to_le_bytes());
         assert!(is_static(&odd).is_err(), "an offset past the end is an error, not a panic");
+    }
+
+    #[test]
+    fn every_cut_and_every_flipped_header_byte_is_an_answer_not_a_panic() {
+        // This test's own executable (dynamic: cargo's test binaries link glibc).
+        let own = std::fs::read(SELF_EXE).unwrap();
+        assert_eq!(is_static(&own), Ok(false), "a test binary has PT_INTERP");
+        let head = &own[..own.len().min(4096)];
+        for n in 0..head.len() {
+            let _ = is_static(&head[..n]);
+        }
+        for at in 0..0x40 {
+            for value in [0x00, 0x7f, 0x80, 0xff] {
+                let mut b = head.to_vec();
+                b[at] = value;
+                let _ = is_static(&b);
+            }
+        }
     }
 }

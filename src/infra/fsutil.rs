@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 /// Reads at most `max` bytes of the file at `path`: `None` when it holds more (an endless
 /// source such as a device is never read whole). For the files blankroot reads back: its saved
 /// plan and receipt, a domain XML.
-pub fn read_at_most(path: &Path, max: u64) -> io::Result<Option<Vec<u8>>> {
+pub(crate) fn read_at_most(path: &Path, max: u64) -> io::Result<Option<Vec<u8>>> {
     use std::io::Read;
     let mut bytes = Vec::new();
     File::open(path)?.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
@@ -141,7 +141,7 @@ pub fn temp_dir(dir: &Path, name: &str) -> io::Result<PathBuf> {
 
 /// `new` with the line endings of `original`: when every line of `original` ends with CRLF,
 /// each bare LF of `new` becomes CRLF; otherwise `new` as it is (LF, or a mix kept as given).
-pub fn keep_line_endings(original: &str, new: &str) -> String {
+pub(crate) fn keep_line_endings(original: &str, new: &str) -> String {
     let crlf = original.matches("\r\n").count();
     if crlf == 0 || crlf != original.matches('\n').count() {
         return new.to_string();

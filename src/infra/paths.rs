@@ -13,7 +13,7 @@ pub fn under(root: &Path, path: &str) -> PathBuf {
 /// Where `path` of a root that the machine itself sees at `root` lies, as the machine names it
 /// (`/persist` → `/mnt/persist` for a root mounted at `/mnt`; unchanged for `/`): how mount
 /// points in mountinfo are named.
-pub fn machine_path(root: &str, path: &str) -> String {
+pub(crate) fn machine_path(root: &str, path: &str) -> String {
     match root.trim_end_matches('/') {
         "" => path.to_string(),
         r => format!("{r}{path}"),
@@ -29,7 +29,7 @@ pub fn is_within(path: &str, dir: &str) -> bool {
 /// Whether `dir`, with every link resolved, lies inside `root` (also resolved): where a link
 /// that an installation mounted at `root` holds really leads. False when either cannot be
 /// resolved.
-pub fn resolves_inside(dir: &Path, root: &Path) -> bool {
+pub(crate) fn resolves_inside(dir: &Path, root: &Path) -> bool {
     match (std::fs::canonicalize(dir), std::fs::canonicalize(root)) {
         (Ok(dir), Ok(root)) => dir.starts_with(root),
         _ => false,

@@ -29,7 +29,7 @@ impl Input {
             Input::Secret(s) => s.expose().as_bytes(),
         }
     }
-    pub fn is_secret(&self) -> bool {
+    pub(crate) fn is_secret(&self) -> bool {
         matches!(self, Input::Secret(_))
     }
 }
@@ -78,7 +78,7 @@ impl Cmd {
         self
     }
     /// The secret on stdin, exactly as it is (no newline added).
-    pub fn secret_stdin(mut self, secret: Arc<Secret>) -> Self {
+    pub(crate) fn secret_stdin(mut self, secret: Arc<Secret>) -> Self {
         self.stdin = Some(Input::Secret(secret));
         self
     }
@@ -101,7 +101,7 @@ impl Output {
     pub fn success(&self) -> bool {
         self.status == Some(0)
     }
-    pub fn stdout_str(&self) -> String {
+    pub(crate) fn stdout_str(&self) -> String {
         String::from_utf8_lossy(&self.stdout).into_owned()
     }
     fn stderr_tail(&self) -> String {

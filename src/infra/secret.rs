@@ -29,7 +29,7 @@ impl Secret {
 
     /// The secret followed by a newline (a file's last line), as a new [`Secret`], built in a
     /// buffer of its final size so that no copy is left behind by a reallocation.
-    pub fn with_newline(&self) -> Secret {
+    pub(crate) fn with_newline(&self) -> Secret {
         let mut s = String::with_capacity(self.0.len() + 1);
         s.push_str(&self.0);
         s.push('\n');

@@ -32,7 +32,7 @@ pub fn attr(name: &str) -> String {
 }
 
 /// A list of strings on one line: `[ "a" "b" ]`.
-pub fn string_list<S: AsRef<str>>(items: &[S]) -> String {
+pub(crate) fn string_list<S: AsRef<str>>(items: &[S]) -> String {
     if items.is_empty() {
         return "[ ]".to_string();
     }
@@ -41,7 +41,7 @@ pub fn string_list<S: AsRef<str>>(items: &[S]) -> String {
 }
 
 /// Text inside a Nix `''…''` indented string: `''` and `${` are escaped as `'''` and `''${`.
-pub fn indented_body(s: &str) -> String {
+pub(crate) fn indented_body(s: &str) -> String {
     s.replace("''", "'''").replace("${", "''${")
 }
 

@@ -50,12 +50,12 @@ pub fn uuids_in(module: &str, config: &Config) -> Option<(String, String)> {
 }
 
 /// The path of a persisted item inside `/persist`.
-pub fn persisted_source(path: &str) -> String {
+pub(crate) fn persisted_source(path: &str) -> String {
     format!("/persist{path}")
 }
 
 /// The name of the systemd stage-1 unit that rolls root back.
-pub const ROLLBACK_UNIT: &str = "blankroot-rollback";
+pub(crate) const ROLLBACK_UNIT: &str = "blankroot-rollback";
 
 /// Where the installed system keeps blankroot's own static executable (`[persist] blankroot`),
 /// put on PATH as `blankroot` by blankroot.nix.

@@ -17,7 +17,7 @@ pub const STUB_ARGS: &str = r#"{ config = {}; pkgs = { runCommandLocal = name: e
 
 /// nix-instantiate's stderr without its note about a missing `nixbld` group (it evaluates
 /// without a store all the same).
-pub fn nix_stderr(stderr: &[u8]) -> String {
+pub(crate) fn nix_stderr(stderr: &[u8]) -> String {
     let err = String::from_utf8_lossy(stderr);
     let lines: Vec<&str> = err.lines().filter(|l| !l.contains("build-users-group")).collect();
     lines.join(" | ")
@@ -39,7 +39,7 @@ fn evaluate(host: &dyn Host, expr: &str) -> Option<std::result::Result<(), Strin
 
 /// Evaluates one generated file's text; an error naming `path` when it does not evaluate
 /// (nothing is claimed when nix-instantiate is not there).
-pub fn check_text(host: &dyn Host, path: &str, text: &str) -> Result<()> {
+pub(crate) fn check_text(host: &dyn Host, path: &str, text: &str) -> Result<()> {
     match evaluate(host, &forced(text)) {
         Some(Err(stderr)) => Err(Error::internal(format!("the generated {path} does not evaluate"))
             .caused_by(stderr)

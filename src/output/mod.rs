@@ -101,7 +101,7 @@ impl<'a> Events<'a> {
     }
     /// Events written without a flush after each (`out` is a buffer; [`Events::finish`]
     /// flushes).
-    pub fn buffered(mut self) -> Events<'a> {
+    pub(crate) fn buffered(mut self) -> Events<'a> {
         self.flush_each = false;
         self
     }
@@ -163,13 +163,8 @@ pub fn write_all(out: &mut dyn Write, text: &str) -> Result<()> {
 }
 
 /// A JSON value as one pretty-printed document with a trailing newline.
-pub fn json_pretty(value: &impl serde::Serialize) -> Result<String> {
+pub(crate) fn json_pretty(value: &impl serde::Serialize) -> Result<String> {
     json_text(serde_json::to_string_pretty(value))
-}
-
-/// A JSON value on one line, newline-terminated.
-pub fn json_line(value: &impl serde::Serialize) -> Result<String> {
-    json_text(serde_json::to_string(value))
 }
 
 fn json_text(made: serde_json::Result<String>) -> Result<String> {

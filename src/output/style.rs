@@ -76,7 +76,7 @@ pub fn paint(stream: Stream, role: Role, text: &str) -> String {
 
 /// An error's report for standard error (`error:`, `caused by:`, `hint:`), coloured when
 /// standard error is.
-pub fn error_report(e: &crate::error::Error) -> String {
+pub(crate) fn error_report(e: &crate::error::Error) -> String {
     let plain = e.render();
     if !on(Stream::Stderr) {
         return plain;

@@ -22,7 +22,7 @@ pub struct Identities {
 }
 
 /// Random bytes from the OS.
-pub fn random_bytes<const N: usize>() -> Result<[u8; N]> {
+pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N]> {
     let mut b = [0u8; N];
     getrandom::fill(&mut b).map_err(|e| Error::env("cannot read random numbers from the OS").caused_by(e))?;
     Ok(b)
@@ -33,7 +33,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// A random RFC 4122 version-4 UUID.
-pub fn uuid_v4(mut b: [u8; 16]) -> String {
+pub(crate) fn uuid_v4(mut b: [u8; 16]) -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex(&b);
@@ -43,7 +43,7 @@ pub fn uuid_v4(mut b: [u8; 16]) -> String {
 impl Identities {
     /// Fresh random identities, but for those the config gives (the host id, the LUKS UUID,
     /// the ESP's volume id).
-    pub fn for_config(config: &crate::config::Config) -> Result<Identities> {
+    pub(crate) fn for_config(config: &crate::config::Config) -> Result<Identities> {
         let mut ids = Identities::random(config.host_id.as_deref())?;
         ids.luks_uuid = config.luks.uuid.clone().unwrap_or(ids.luks_uuid);
         ids.esp_uuid = config.esp_uuid.clone().unwrap_or(ids.esp_uuid);
@@ -95,7 +95,7 @@ impl Identities {
     }
 
     /// The FAT volume id as `mkfs.fat -i` takes it (8 hex digits, no dash).
-    pub fn esp_volume_id(&self) -> String {
+    pub(crate) fn esp_volume_id(&self) -> String {
         self.esp_uuid.replace('-', "")
     }
 
@@ -150,13 +150,13 @@ fn is_hex(s: &str, upper: bool) -> bool {
 }
 
 /// Exactly `n` lower-case hex digits.
-pub fn is_lower_hex(s: &str, n: usize) -> bool {
+pub(crate) fn is_lower_hex(s: &str, n: usize) -> bool {
     s.len() == n && is_hex(s, false)
 }
 
 /// A UUID as the kernel and [`uuid_v4`] print one: `8-4-4-4-12` lower-case hex digits (the
 /// boot id in `/proc/sys/kernel/random/boot_id` has this form too).
-pub fn is_uuid(s: &str) -> bool {
+pub(crate) fn is_uuid(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();
     let lens: Vec<usize> = groups.iter().map(|g| g.len()).collect();
     lens == [8, 4, 4, 4, 12] && groups.iter().all(|g| is_hex(g, false))
@@ -164,18 +164,18 @@ pub fn is_uuid(s: &str) -> bool {
 
 /// `xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx` in lower case, `y` one of 8, 9, a, b: what
 /// [`uuid_v4`] writes.
-pub fn is_uuid_v4(s: &str) -> bool {
+pub(crate) fn is_uuid_v4(s: &str) -> bool {
     is_uuid(s) && s.get(14..15) == Some("4") && s.get(19..20).is_some_and(|y| matches!(y, "8" | "9" | "a" | "b"))
 }
 
 /// A machine id as machine-id(5) defines it: "a single newline-terminated, hexadecimal,
 /// 32-character, lowercase ID … This ID may not be all zeros".
-pub fn is_machine_id(s: &str) -> bool {
+pub(crate) fn is_machine_id(s: &str) -> bool {
     is_lower_hex(s, 32) && s.bytes().any(|b| b != b'0')
 }
 
 /// `1A2B-3C4D`: the FAT volume id as blkid prints it (two groups of four upper-case hex digits).
-pub fn is_fat_volume_id(s: &str) -> bool {
+pub(crate) fn is_fat_volume_id(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();
     groups.len() == 2 && groups.iter().all(|g| g.len() == 4 && is_hex(g, true))
 }

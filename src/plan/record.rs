@@ -67,7 +67,7 @@ impl Record {
 
 /// The command that writes `text` over the whole region (zero-padded): the partition step's
 /// first command.
-pub fn write_argv(disk: &str) -> Vec<String> {
+pub(crate) fn write_argv(disk: &str) -> Vec<String> {
     vec![
         "dd".into(),
         format!("of={disk}"),
@@ -84,7 +84,7 @@ pub fn write_argv(disk: &str) -> Vec<String> {
 }
 
 /// The command that zeroes the region (the install's last step).
-pub fn clear_argv(disk: &str) -> Vec<String> {
+pub(crate) fn clear_argv(disk: &str) -> Vec<String> {
     vec![
         "dd".into(),
         "if=/dev/zero".into(),
@@ -99,7 +99,7 @@ pub fn clear_argv(disk: &str) -> Vec<String> {
 }
 
 /// The check that the region holds only zeros (GNU cmp: `-n` bytes, `-i` skips on each side).
-pub fn cleared_check_argv(disk: &str) -> Vec<String> {
+pub(crate) fn cleared_check_argv(disk: &str) -> Vec<String> {
     ["cmp", "-s", "-n", &SIZE.to_string(), "-i", &format!("{OFFSET}:0"), disk, "/dev/zero"].map(String::from).to_vec()
 }
 
@@ -151,7 +151,7 @@ pub fn parse(region: &[u8]) -> Result<Record, Absent> {
 /// Whether a saved install's config is this command's: the same, except what the saved one
 /// resolved itself (a random host id, the installer's release as state_version) when this
 /// command leaves it out.
-pub fn same_config(saved: &Config, config: &Config) -> bool {
+pub(crate) fn same_config(saved: &Config, config: &Config) -> bool {
     let mut same = saved.clone();
     if config.host_id.is_none() {
         same.host_id = None;
@@ -222,7 +222,7 @@ fn config_difference(recorded: &Config, config: &Config) -> String {
 }
 
 /// SHA-256 of `data`, lower-case hex.
-pub fn sha256_hex(data: &[u8]) -> String {
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
 }

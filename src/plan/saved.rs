@@ -66,7 +66,7 @@ pub fn verify(text: &str, facts: &Facts) -> Result<Plan> {
 /// and its steps against the plan built from them for the disk it names), so a changed plan is
 /// refused the same way on any machine; then the disk must be this machine's, and what is
 /// returned is built from this machine's facts.
-pub fn verify_plan(theirs: &Plan, facts: &Facts) -> Result<Plan> {
+pub(crate) fn verify_plan(theirs: &Plan, facts: &Facts) -> Result<Plan> {
     let version = env!("CARGO_PKG_VERSION");
     if theirs.blankroot_version != version {
         return Err(Error::input(format!(

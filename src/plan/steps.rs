@@ -13,7 +13,7 @@ const ESP_TYPE: &str = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B";
 const LUKS_TYPE: &str = "CA7D7CCB-63ED-4C53-861C-1742536059CC";
 
 /// The altroot the new system is assembled under.
-pub const MNT: &str = "/mnt";
+pub(crate) const MNT: &str = "/mnt";
 
 /// What every step is made from: the resolved config, the chosen ids, and the disk's paths.
 pub struct Layout<'a> {
@@ -139,7 +139,7 @@ pub fn partition(l: &Layout) -> Result<Step> {
 }
 
 /// FAT32 on the ESP, with the planned volume id given last.
-pub fn format_esp(l: &Layout) -> Step {
+pub(crate) fn format_esp(l: &Layout) -> Step {
     let esp = &l.esp;
     let mut s = step("format-esp", Phase::Disk, format!("Format the ESP {esp} as FAT32"));
     s.destructive = true;
@@ -162,7 +162,7 @@ pub fn format_esp(l: &Layout) -> Step {
 }
 
 /// LUKS2 on the second partition, with the planned UUID; the passphrase on stdin.
-pub fn luks_format(l: &Layout) -> Step {
+pub(crate) fn luks_format(l: &Layout) -> Step {
     let luks = &l.luks;
     let mut s = step("luks-format", Phase::Disk, format!("Encrypt {luks} with LUKS2"));
     s.destructive = true;
@@ -190,7 +190,7 @@ pub fn luks_format(l: &Layout) -> Step {
 }
 
 /// The LUKS container opened as the mapping the pool goes on; closed to undo.
-pub fn luks_open(l: &Layout) -> Step {
+pub(crate) fn luks_open(l: &Layout) -> Step {
     let name = &l.config.luks.name;
     let mut s = step("luks-open", Phase::Disk, format!("Open the LUKS partition as {}", l.mapper));
     let mut argv = strings(&["cryptsetup", "open", "--type", "luks2", "--key-file", "-"]);
@@ -221,7 +221,7 @@ pub fn hostid(l: &Layout) -> Step {
 }
 
 /// The pool on the mapping, with the config's options; exported to undo, imported to resume.
-pub fn pool_create(l: &Layout) -> Step {
+pub(crate) fn pool_create(l: &Layout) -> Step {
     let (c, pool) = (l.config, l.pool());
     let mut s = step("pool-create", Phase::Pool, format!("Create the ZFS pool {pool} on {}", l.mapper));
     s.destructive = true;
@@ -348,7 +348,7 @@ pub fn write_config(l: &Layout) -> Step {
 }
 
 /// The machine-id and the SSH host key directory in /persist.
-pub fn persist_state(l: &Layout) -> Step {
+pub(crate) fn persist_state(l: &Layout) -> Step {
     let c = l.config;
     let mut s = step("persist-state", Phase::Config, "Prepare /persist: machine-id and the SSH host key directory");
     if c.persist.files.iter().any(|f| f == "/etc/machine-id") {
@@ -362,7 +362,7 @@ pub fn persist_state(l: &Layout) -> Step {
 }
 
 /// Each account's yescrypt hash in /persist (0600 root), and the secrets they are made from.
-pub fn password_hashes(l: &Layout) -> (Step, Vec<SecretSpec>) {
+pub(crate) fn password_hashes(l: &Layout) -> (Step, Vec<SecretSpec>) {
     let mut secrets = Vec::new();
     let mut s = step("password-hashes", Phase::Config, "Store yescrypt password hashes in /persist (0600 root)");
     let secrets_dir = mnt("/persist/etc/nixos-secrets");
@@ -384,7 +384,7 @@ pub fn password_hashes(l: &Layout) -> (Step, Vec<SecretSpec>) {
 }
 
 /// blankroot's own static executable kept in /persist, where blankroot.nix puts it on PATH.
-pub fn keep_blankroot() -> Step {
+pub(crate) fn keep_blankroot() -> Step {
     let mut s = step(
         "keep-blankroot",
         Phase::Config,
@@ -399,7 +399,7 @@ pub fn keep_blankroot() -> Step {
 // --- install (the NixOS tools: absent outside the installer) ---
 
 /// hardware-configuration.nix, without file systems (blankroot.nix declares them).
-pub fn hardware_config() -> Step {
+pub(crate) fn hardware_config() -> Step {
     // nixos-generate-config always rewrites hardware-configuration.nix but keeps an existing
     // configuration.nix (it only writes one when absent, unless --force), so ours survives.
     let mut s =
@@ -410,7 +410,7 @@ pub fn hardware_config() -> Step {
 }
 
 /// The system built and installed.
-pub fn nixos_install() -> Step {
+pub(crate) fn nixos_install() -> Step {
     let mut s = step("nixos-install", Phase::Install, "Build and install NixOS (nixos-install)");
     s.commands.push(cmd(&["nixos-install", "--root", MNT, "--no-root-passwd"]));
     s.check.push(check(&["test", "-e", &mnt("/nix/var/nix/profiles/system")], Expect::Success));
@@ -426,7 +426,7 @@ pub fn unmount() -> Step {
     s
 }
 
-pub fn pool_export(l: &Layout) -> Step {
+pub(crate) fn pool_export(l: &Layout) -> Step {
     let pool = l.pool();
     let mut s = step("pool-export", Phase::Finish, format!("Export {pool} so the first boot imports it cleanly"));
     s.commands.push(cmd(&["zpool", "export", pool]));
@@ -434,7 +434,7 @@ pub fn pool_export(l: &Layout) -> Step {
     s
 }
 
-pub fn luks_close(l: &Layout) -> Step {
+pub(crate) fn luks_close(l: &Layout) -> Step {
     let name = &l.config.luks.name;
     let mut s = step("luks-close", Phase::Finish, format!("Close {}", l.mapper));
     s.commands.push(cmd(&["cryptsetup", "close", name]));
@@ -443,7 +443,7 @@ pub fn luks_close(l: &Layout) -> Step {
 }
 
 /// The resume record zeroed: a finished disk keeps no ids outside its encrypted container.
-pub fn forget_resume(l: &Layout) -> Step {
+pub(crate) fn forget_resume(l: &Layout) -> Step {
     let dev = l.dev;
     let mut s =
         step("forget-resume", Phase::Finish, format!("Zero the resume record on {dev} (the install is complete)"));

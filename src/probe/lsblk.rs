@@ -195,7 +195,7 @@ impl BlockDevice {
     }
 
     /// Mount points other than `[SWAP]`.
-    pub fn mounted_at(&self) -> Vec<&str> {
+    pub(crate) fn mounted_at(&self) -> Vec<&str> {
         self.mountpoints.iter().filter(|m| *m != "[SWAP]").map(String::as_str).collect()
     }
 

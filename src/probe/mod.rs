@@ -89,17 +89,17 @@ pub fn by_id_cmd() -> Cmd {
 }
 
 /// `test -d /dev/disk/by-id`, run only when listing it failed.
-pub fn by_id_exists_cmd() -> Cmd {
+pub(crate) fn by_id_exists_cmd() -> Cmd {
     Cmd::new(["test", "-d", BY_ID_DIR])
 }
 
 /// `nixos-version`: `25.11.20251130.abcdef0 (Xantusia)` on NixOS.
-pub fn nixos_version_cmd() -> Cmd {
+pub(crate) fn nixos_version_cmd() -> Cmd {
     Cmd::new(["nixos-version"])
 }
 
 /// The release (`YY.MM`) in `nixos-version`'s output, when it names one.
-pub fn parse_nixos_release(output: &str) -> Option<String> {
+pub(crate) fn parse_nixos_release(output: &str) -> Option<String> {
     let release = output.trim().get(..5)?;
     crate::config::rules::state_version(release).ok().map(|()| release.to_string())
 }
@@ -259,7 +259,7 @@ impl Facts {
     }
 
     /// The probed tools that are missing, in [`TOOLS`] order.
-    pub fn missing_commands(&self) -> Vec<&'static str> {
+    pub(crate) fn missing_commands(&self) -> Vec<&'static str> {
         TOOLS.iter().copied().filter(|t| !self.has_command(t)).collect()
     }
 }

@@ -12,7 +12,7 @@ pub struct PoolDevice {
 }
 
 /// `zpool status -P -L`: the device lines are the ones whose first field is a `/dev/` path.
-pub fn parse_status(text: &str) -> Vec<PoolDevice> {
+pub(crate) fn parse_status(text: &str) -> Vec<PoolDevice> {
     let mut pool = String::new();
     let mut out = Vec::new();
     for line in text.lines() {

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 /// Paths NixOS makes again at every boot (activation, stage 1, systemd), so that their loss
 /// means nothing: directories count with everything below them.
-pub const DEFAULT_NOISE: &[&str] = &[
+pub(crate) const DEFAULT_NOISE: &[&str] = &[
     "/tmp",
     "/etc/static",
     "/etc/.clean",
@@ -286,7 +286,7 @@ impl<'r> Tally<'r> {
 
     /// Takes one line of `zfs diff -H` output: its parse and class, or why it is not such a
     /// line (nothing is counted then).
-    pub fn add_line<'l>(&mut self, line: &'l [u8]) -> Result<(zdiff::Entry<'l>, Class), zdiff::BadLine> {
+    pub(crate) fn add_line<'l>(&mut self, line: &'l [u8]) -> Result<(zdiff::Entry<'l>, Class), zdiff::BadLine> {
         let entry = zdiff::parse_line(line)?;
         self.report.lines += 1;
         // A rename's new name is what exists now, and what the rollback removes.

@@ -27,7 +27,7 @@ pub fn command(c: &PlannedCommand, secrets: &Secrets) -> Result<Cmd> {
 
 /// Whether one check holds now. A program that cannot be started, or a check that needs a
 /// secret not gathered yet, counts as "does not hold".
-pub fn check_holds(host: &dyn Host, c: &Check, secrets: &Secrets) -> bool {
+pub(crate) fn check_holds(host: &dyn Host, c: &Check, secrets: &Secrets) -> bool {
     let planned = PlannedCommand { argv: c.argv.clone(), stdin: c.stdin.clone() };
     let Ok(cmd) = command(&planned, secrets) else { return false };
     let Ok(out) = host.output(&cmd) else { return false };
@@ -40,7 +40,7 @@ pub fn check_holds(host: &dyn Host, c: &Check, secrets: &Secrets) -> bool {
 
 /// A step is done when it has checks and they all hold. (Steps that only write files have no
 /// check and always run: writing a file again is harmless.)
-pub fn is_done(host: &dyn Host, step: &Step, secrets: &Secrets) -> bool {
+pub(crate) fn is_done(host: &dyn Host, step: &Step, secrets: &Secrets) -> bool {
     !step.check.is_empty() && step.check.iter().all(|c| check_holds(host, c, secrets))
 }
 
@@ -75,7 +75,7 @@ fn own_static_executable() -> Result<Vec<u8>> {
 /// the text on stdin). For steps that only write files and have no check (`write-config`),
 /// when the question is what the disk holds. A file made from a secret (a password hash,
 /// salted anew at every run) never counts.
-pub fn files_hold(host: &dyn Host, step: &Step) -> bool {
+pub(crate) fn files_hold(host: &dyn Host, step: &Step) -> bool {
     !step.files.is_empty()
         && step.files.iter().all(|f| match &f.content {
             Content::Text(t) => host
@@ -139,7 +139,7 @@ pub enum Undo {
 
 /// Undoes a step's effect on the running system if it is active (its check holds): closes,
 /// exports, unmounts. Never stops on an error; it reports it.
-pub fn revert_step(host: &dyn Host, step: &Step, secrets: &Secrets) -> Undo {
+pub(crate) fn revert_step(host: &dyn Host, step: &Step, secrets: &Secrets) -> Undo {
     if step.revert.is_empty() || !is_done(host, step, secrets) {
         return Undo::Inactive;
     }

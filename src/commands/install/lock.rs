@@ -49,11 +49,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Where the disk locks live (made 0700 when missing; a RAM file system on every installer).
-pub const LOCK_DIR: &str = "/run/blankroot/lock";
+pub(crate) const LOCK_DIR: &str = "/run/blankroot/lock";
 
 /// How long a destructive step waits for the whole disk's lock (udevd's probes take it for
 /// well under a second).
-pub const DEVICE_PATIENCE: Duration = Duration::from_secs(30);
+pub(crate) const DEVICE_PATIENCE: Duration = Duration::from_secs(30);
 
 /// How long a refused run waits for the holder's record to be readable: the holder writes it
 /// right after it takes the lock, so a run that lost by a hair may find it empty at first.
@@ -75,7 +75,7 @@ pub struct Holder {
 
 impl Holder {
     /// This process, with this state directory.
-    pub fn this_process(state_dir: &Path) -> Holder {
+    pub(crate) fn this_process(state_dir: &Path) -> Holder {
         let t = crate::infra::clock::now();
         Holder {
             pid: std::process::id(),
@@ -167,7 +167,7 @@ impl RunLocks {
 
 /// `<lock_dir>/<kernel name>.lock` for the whole disk `device` (`/dev/vda`, or a link to it):
 /// the name it resolves to, with anything but `[A-Za-z0-9._-]` made `_`.
-pub fn disk_lock_path(lock_dir: &Path, device: &str) -> PathBuf {
+pub(crate) fn disk_lock_path(lock_dir: &Path, device: &str) -> PathBuf {
     let resolved = std::fs::canonicalize(device).unwrap_or_else(|_| PathBuf::from(device));
     let name = resolved.file_name().map_or_else(|| device.to_string(), |n| n.to_string_lossy().into_owned());
     let name: String =
@@ -279,7 +279,7 @@ impl DeviceLock {
     }
 
     /// With another bound than [`DEVICE_PATIENCE`] (tests).
-    pub fn with_patience(device: &Path, patience: Duration) -> DeviceLock {
+    pub(crate) fn with_patience(device: &Path, patience: Duration) -> DeviceLock {
         DeviceLock { path: device.to_path_buf(), patience, file: None }
     }
 
@@ -289,7 +289,7 @@ impl DeviceLock {
     }
 
     /// Takes the lock unless held, retrying while another process (udevd probing) holds one.
-    pub fn acquire(&mut self) -> Result<()> {
+    pub(crate) fn acquire(&mut self) -> Result<()> {
         if self.file.is_some() {
             return Ok(());
         }

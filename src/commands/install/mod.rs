@@ -185,11 +185,11 @@ fn same_contents(a: &BlockDevice, b: &BlockDevice) -> bool {
 }
 
 /// Where `install` keeps the plan and the receipt unless `--state-dir` says otherwise.
-pub const DEFAULT_STATE_DIR: &str = "/var/lib/blankroot";
+pub(crate) const DEFAULT_STATE_DIR: &str = "/var/lib/blankroot";
 
 /// The command that picks this install up again: the same plan, passphrase file, phase and
 /// state directory.
-pub fn resume_command(plan_path: &Path, opts: &Options) -> String {
+pub(crate) fn resume_command(plan_path: &Path, opts: &Options) -> String {
     let quote = |p: &Path| crate::infra::shell::quote(&p.display().to_string());
     let mut s = format!("blankroot install --plan {}", quote(plan_path));
     if let Some(f) = &opts.passphrase_file {

@@ -103,7 +103,7 @@ impl Receipt {
 /// directory made if missing: through `fsutil::write`, so readers see the old or the new
 /// content, never a part, and a file that exists keeps its owner and mode. A symbolic link
 /// there is refused, not followed: these files are blankroot's alone.
-pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let hint = "choose a writable directory with --state-dir";
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| {

@@ -60,7 +60,7 @@ impl Secrets {
         self.values.insert(name, Slot::Ready(Arc::new(value)));
     }
     /// Stores the yescrypt hash of `password` under `name`, computed on another thread.
-    pub fn insert_hash_of(&mut self, name: SecretName, password: Secret) {
+    pub(crate) fn insert_hash_of(&mut self, name: SecretName, password: Secret) {
         let job = std::thread::spawn(move || hash::hash_password(&password));
         self.values.insert(name, Slot::Hashing(Mutex::new(Some(job)), OnceLock::new()));
     }

@@ -35,7 +35,7 @@ pub enum Change {
 }
 
 impl Change {
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Change::Serial { target, serial } => {
                 format!("virtio disk {target}: serial {serial} (in the guest: /dev/disk/by-id/virtio-{serial})")

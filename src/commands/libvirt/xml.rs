@@ -213,7 +213,7 @@ pub fn parse(text: &str) -> Result<Doc<'_>, XmlError> {
 }
 
 impl Doc<'_> {
-    pub fn elem(&self, id: usize) -> &Elem {
+    pub(crate) fn elem(&self, id: usize) -> &Elem {
         &self.elems[id]
     }
     /// The value of attribute `name` of element `id`.
@@ -228,12 +228,12 @@ impl Doc<'_> {
         self.children(id, name).next()
     }
     /// The whole element, start tag to end tag.
-    pub fn span(&self, id: usize) -> Range<usize> {
+    pub(crate) fn span(&self, id: usize) -> Range<usize> {
         let e = &self.elems[id];
         e.start.start..e.end.as_ref().map_or(e.start.end, |r| r.end)
     }
     /// The white space that indents the line the element starts on, if it starts its line.
-    pub fn indent(&self, id: usize) -> Option<&str> {
+    pub(crate) fn indent(&self, id: usize) -> Option<&str> {
         let at = self.elems[id].start.start;
         let line_start = self.text[..at].rfind('\n').map_or(0, |i| i + 1);
         let lead = &self.text[line_start..at];

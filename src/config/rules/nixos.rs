@@ -142,7 +142,7 @@ pub fn disk(path: &str) -> Checked {
 }
 
 /// A user name NixOS declares itself (see the module comment).
-pub fn system_user(name: &str) -> Checked {
+pub(crate) fn system_user(name: &str) -> Checked {
     const DECLARED: &[&str] = &["root", "nobody", "messagebus", "sshd", "nscd", "polkituser", "dhcpcd", "nixbld"];
     let nixbld = name.strip_prefix("nixbld").is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()));
     if DECLARED.contains(&name) || nixbld || name.starts_with("systemd-") {
@@ -174,7 +174,7 @@ const NIXOS_ETC: &[&str] = &[
 ];
 
 /// NixOS's own rules for a persisted path (file or directory).
-pub fn persisted_path(path: &str) -> Checked {
+pub(crate) fn persisted_path(path: &str) -> Checked {
     if let Some(c) = path.chars().find(|&c| c == '%' || (c.is_whitespace() && c != ' ')) {
         return Err(problem(
             format!(
