@@ -5,8 +5,10 @@
 mod cli;
 mod cli_conventions;
 mod common;
+mod config_accounts;
 mod config_errors;
 mod config_option_rules;
+mod config_resolved;
 mod diff;
 mod doctor;
 mod doctor_rollback;
