@@ -1,5 +1,6 @@
 //! Shared checks of the config tests (tests/it/config_errors.rs, config_accounts.rs,
-//! config_resolved.rs, config_option_rules.rs): parse a blankroot.toml text and assert where and how it is refused.
+//! config_resolved.rs, config_option_rules.rs): parse a blankroot.toml text and assert where
+//! and how it is refused.
 
 use blankroot::config::{Config, Overrides, parse_str};
 use blankroot::error::{Error, ErrorKind};
