@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the blankroot test VM kit: a Debian 12 (bookworm) guest with real cryptsetup, udev and
 # OpenZFS 2.3 (zfs-dkms from bookworm-backports, contrib), as a kernel, an initrd and an ext4
-# root image, for tests/vm/run.sh. See tests/vm/README.md.
+# root image, for tests/vm/run.sh. See docs/vm-kit.md.
 #
 #   tests/vm/kit.sh            # prints the kit directory as the last line of stdout
 #
