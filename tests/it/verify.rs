@@ -235,31 +235,17 @@ fn a_record_that_is_not_arms_is_an_error_and_changes_nothing() {
     let config = common::config("seed-defaults");
     let good = |r: &Path| -> serde_json::Value { serde_json::from_slice(&std::fs::read(record(r)).unwrap()).unwrap() };
     type Make = Box<dyn Fn(&mut serde_json::Value) -> Vec<u8>>;
+    // The good record with one field set to `value`.
+    let set = |key: &'static str, value: serde_json::Value| -> Make {
+        Box::new(move |v| {
+            v[key] = value.clone();
+            v.to_string().into_bytes()
+        })
+    };
     let cases: Vec<(&str, Make, &str)> = vec![
-        (
-            "empty boot id",
-            Box::new(|v| {
-                v["boot_id"] = "".into();
-                v.to_string().into_bytes()
-            }),
-            "boot_id \"\" is not a boot id",
-        ),
-        (
-            "short token",
-            Box::new(|v| {
-                v["token"] = "abc".into();
-                v.to_string().into_bytes()
-            }),
-            "token \"abc\" is not 32 lower-case hex digits",
-        ),
-        (
-            "multibyte token",
-            Box::new(|v| {
-                v["token"] = "é".repeat(16).into();
-                v.to_string().into_bytes()
-            }),
-            "token",
-        ),
+        ("empty boot id", set("boot_id", serde_json::json!("")), "boot_id \"\" is not a boot id"),
+        ("short token", set("token", serde_json::json!("abc")), "token \"abc\" is not 32 lower-case hex digits"),
+        ("multibyte token", set("token", serde_json::json!("é".repeat(16))), "token"),
         (
             "upper-case token",
             Box::new(|v| {
@@ -269,30 +255,9 @@ fn a_record_that_is_not_arms_is_an_error_and_changes_nothing() {
             }),
             "token",
         ),
-        (
-            "escape in the boot id",
-            Box::new(|v| {
-                v["boot_id"] = "\u{1b}[2J".into();
-                v.to_string().into_bytes()
-            }),
-            "boot_id \"\\u{1b}[2J\"",
-        ),
-        (
-            "zero machine id",
-            Box::new(|v| {
-                v["machine_id"] = "0".repeat(32).into();
-                v.to_string().into_bytes()
-            }),
-            "machine_id",
-        ),
-        (
-            "empty dataset",
-            Box::new(|v| {
-                v["dataset"] = "".into();
-                v.to_string().into_bytes()
-            }),
-            "dataset \"\" is not a ZFS dataset name",
-        ),
+        ("escape in the boot id", set("boot_id", serde_json::json!("\u{1b}[2J")), "boot_id \"\\u{1b}[2J\""),
+        ("zero machine id", set("machine_id", serde_json::json!("0".repeat(32))), "machine_id"),
+        ("empty dataset", set("dataset", serde_json::json!("")), "dataset \"\" is not a ZFS dataset name"),
         (
             "missing field",
             Box::new(|v| {
@@ -301,22 +266,8 @@ fn a_record_that_is_not_arms_is_an_error_and_changes_nothing() {
             }),
             "missing field `boot_id`",
         ),
-        (
-            "unknown field",
-            Box::new(|v| {
-                v["pass"] = true.into();
-                v.to_string().into_bytes()
-            }),
-            "unknown field `pass`",
-        ),
-        (
-            "negative time",
-            Box::new(|v| {
-                v["armed_unix"] = (-1).into();
-                v.to_string().into_bytes()
-            }),
-            "invalid value",
-        ),
+        ("unknown field", set("pass", serde_json::json!(true)), "unknown field `pass`"),
+        ("negative time", set("armed_unix", serde_json::json!(-1)), "invalid value"),
         ("not JSON", Box::new(|_| b"PASS".to_vec()), "expected value"),
         ("empty file", Box::new(|_| Vec::new()), "EOF"),
         ("not UTF-8", Box::new(|_| b"{\"token\":\"\xff\"}".to_vec()), "not UTF-8"),

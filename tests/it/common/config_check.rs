@@ -62,3 +62,24 @@ mount = \"/persist\"
 pub fn with_dataset(entry: &str) -> String {
     format!("{BASE_DATASETS}\n[[datasets]]\n{entry}")
 }
+
+/// A config emitted as the installed blankroot.toml (with fixed ids) and read back: the
+/// emitted text, what it read back as, and what it must read back as (the config with the
+/// install's ids recorded: host id, LUKS UUID, ESP volume id).
+pub struct RoundTrip {
+    pub emitted: String,
+    pub back: Config,
+    pub expected: Config,
+    pub ids: blankroot::plan::Identities,
+}
+
+pub fn round_trip(text: &str) -> RoundTrip {
+    let mut expected = parse(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let ids = blankroot::plan::Identities::fixed(5, Some("0badc0de"));
+    let emitted = blankroot::config::to_toml(&expected, &ids);
+    let back = parse(&emitted).unwrap_or_else(|e| panic!("{e}\n{emitted}"));
+    expected.host_id = Some("0badc0de".into());
+    expected.luks.uuid = Some(ids.luks_uuid.clone());
+    expected.esp_uuid = Some(ids.esp_uuid.clone());
+    RoundTrip { emitted, back, expected, ids }
+}
