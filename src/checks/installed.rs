@@ -94,7 +94,8 @@ in {{
 fn evaluate(host: &dyn Host, text: &str, config: &Config) -> std::result::Result<Module, String> {
     let cmd = Cmd::new(["nix-instantiate", "--eval", "--strict", "--json", "-"])
         .stdin(module_expr(text, config).into_bytes());
-    let out = host.run(&cmd).map_err(|e| e.message)?;
+    // `output`, not `run`: a failed evaluation's stderr is the finding's cause.
+    let out = host.output(&cmd).map_err(|e| e.message)?;
     if !out.success() {
         return Err(crate::nixgen::verify::nix_stderr(&out.stderr));
     }

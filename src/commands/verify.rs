@@ -16,7 +16,6 @@ use crate::error::{Error, Result, excerpt};
 use crate::infra::host::Host;
 use crate::infra::mounts;
 use crate::infra::paths::under;
-use crate::infra::runner::Cmd;
 use crate::plan::ids::{is_lower_hex, is_machine_id, is_uuid};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -336,8 +335,7 @@ fn root_facts(host: &dyn Host, config: &Config) -> Vec<String> {
         None => causes.push(format!("nothing is mounted at {}: it is not {root}", host.machine_path("/"))),
     }
     let snap = config.root_snapshot().to_string();
-    let listed = host.run(&Cmd::new(["zfs", "list", "-H", "-t", "snapshot", "-o", "name", &snap]));
-    if !listed.as_ref().is_ok_and(|o| o.success() && o.stdout_str().trim() == snap) {
+    if !crate::probe::snapshot_exists(host, &snap) {
         causes.push(format!(
             "{snap} does not exist (`zfs list -t snapshot` does not list it): there is no blank state to roll back to"
         ));

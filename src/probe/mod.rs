@@ -93,6 +93,12 @@ pub(crate) fn by_id_exists_cmd() -> Cmd {
     Cmd::new(["test", "-d", BY_ID_DIR])
 }
 
+/// Whether `zfs list -t snapshot` on `host` lists the snapshot `snap` (`pool/ds@name`).
+pub(crate) fn snapshot_exists(host: &dyn Host, snap: &str) -> bool {
+    let listed = host.run(&Cmd::new(["zfs", "list", "-H", "-t", "snapshot", "-o", "name", snap]));
+    listed.is_ok_and(|o| o.stdout_str().trim() == snap)
+}
+
 /// `nixos-version`: `25.11.20251130.abcdef0 (Xantusia)` on NixOS.
 pub(crate) fn nixos_version_cmd() -> Cmd {
     Cmd::new(["nixos-version"])

@@ -473,6 +473,8 @@ fn no_config_or_an_unreadable_module() {
     let f = find(&run_installed(dir.path(), &fake), "rollback-config").clone();
     assert_eq!(f.severity, Severity::Warning);
     assert!(f.what.starts_with("cannot evaluate /etc/nixos/blankroot.nix"), "{f:?}");
+    // Nix's own words say what is wrong (the real nix-instantiate's stderr).
+    assert!(f.what.contains("syntax error"), "{f:?}");
     // No layout to check against: an error (exit 2) with the fix, not a finding.
     std::fs::remove_file(dir.path().join("etc/nixos/blankroot.toml")).unwrap();
     let runner = fake.runner();

@@ -183,8 +183,7 @@ fn blank_fix(config: &Config) -> String {
 pub(super) fn rollback_ran(host: &dyn Host, config: &Config) -> (bool, Vec<Finding>) {
     let root = config.full_name(config.root_dataset());
     let snap = crate::config::Snapshot::of(root.as_str()).to_string();
-    let listed = host.run(&Cmd::new(["zfs", "list", "-H", "-t", "snapshot", "-o", "name", &snap]));
-    if !listed.as_ref().is_ok_and(|o| o.success() && o.stdout_str().trim() == snap) {
+    if !crate::probe::snapshot_exists(host, &snap) {
         return (
             false,
             vec![Finding::error(
