@@ -88,6 +88,7 @@ pub(crate) fn verify_plan(theirs: &Plan, facts: &Facts) -> Result<Plan> {
     compare(theirs, &rebuilt)?;
     let now = target::from_facts(facts, &config.disk)?;
     same_disk(&theirs.target, &now)?;
+    same_kind_of_blankroot(&theirs.target, &now)?;
     let ours = build(&config, &now, &theirs.ids)?;
     // The steps depend on the disk's path only, never on what it holds now.
     if ours.steps != rebuilt.steps || ours.config != rebuilt.config || ours.secrets != rebuilt.secrets {
@@ -95,6 +96,26 @@ pub(crate) fn verify_plan(theirs: &Plan, facts: &Facts) -> Result<Plan> {
             .hint("this is a bug in blankroot; make a new plan with `blankroot plan --format json -o plan.json`"));
     }
     Ok(ours)
+}
+
+/// A plan made by a static blankroot keeps that blankroot on the installed system (its
+/// keep-blankroot step); a dynamic one cannot be kept and its plan has no such step. Run by
+/// the other kind, the plan is not what this blankroot would make: bad input, not a bug.
+fn same_kind_of_blankroot(theirs: &Target, now: &Target) -> Result<()> {
+    let kind = |s: bool| if s { "a static blankroot" } else { "a blankroot that needs a dynamic loader" };
+    if theirs.static_blankroot == now.static_blankroot {
+        return Ok(());
+    }
+    let (kept, this) = if theirs.static_blankroot { ("keeps", "cannot be") } else { ("does not keep", "would be") };
+    Err(Error::input(format!(
+        "the plan was made by {}, which it {kept} on the installed system; this is {}, which {this} kept",
+        kind(theirs.static_blankroot),
+        kind(now.static_blankroot)
+    ))
+    .hint(
+        "run the plan with the blankroot that made it, or make it again with this one: \
+         `blankroot plan --format json -o plan.json` (the static build: scripts/build-static, or the flake's packages.static)",
+    ))
 }
 
 /// The saved plan and the one rebuilt from its config and ids: same config, secrets and steps.

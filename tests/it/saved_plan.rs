@@ -373,6 +373,30 @@ fn another_disk_or_machine_is_refused() {
 }
 
 #[test]
+fn a_plan_run_by_the_other_kind_of_blankroot_is_refused_as_input() {
+    // Made by the static blankroot (the example machine's), run by a dynamic one: its
+    // keep-blankroot step cannot be done. The other way round, this one would keep itself.
+    let dynamic = Facts { static_blankroot: false, ..facts() };
+    let e = saved::verify(&seed().to_string(), &dynamic).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Input, "{}", e.render());
+    assert!(e.message.contains("made by a static blankroot, which it keeps on the installed system"), "{e}");
+    assert!(e.message.contains("this is a blankroot that needs a dynamic loader, which cannot be kept"), "{e}");
+    assert!(e.hint.as_deref().is_some_and(|h| h.contains("scripts/build-static")), "{e}");
+    let c = common::config("seed-defaults");
+    let t = plan::target::from_facts(&dynamic, &c.disk).unwrap();
+    let made_dynamic = plan::build(&c, &t, &Identities::fixed(9, None)).unwrap();
+    assert!(saved::verify(&made_dynamic.to_json(), &dynamic).is_ok(), "its own kind runs it");
+    let e = saved::verify(&made_dynamic.to_json(), &facts()).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Input, "{}", e.render());
+    assert!(
+        e.message.contains(
+            "which it does not keep on the installed system; this is a static blankroot, which would be kept"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
 fn secrets_changed_are_refused() {
     let mut v = seed();
     v["secrets"].as_array_mut().unwrap().pop();
