@@ -36,10 +36,12 @@ fn all_commands_succeed(plan: &Plan) -> Recording {
             r = r.answer(&argv(&c.argv), "");
         }
         for f in &s.files {
-            r = r.answer(
-                &["install", "-D", "-m", &f.mode, "-o", &f.owner, "-g", &f.group, "/proc/self/fd/0", &f.path],
-                "",
-            );
+            // Written beside the path, then renamed over it.
+            let (dir, name) = f.path.rsplit_once('/').unwrap();
+            let new = format!("{dir}/.{name}.blankroot-new");
+            r = r
+                .answer(&["install", "-D", "-m", &f.mode, "-o", &f.owner, "-g", &f.group, "/proc/self/fd/0", &new], "");
+            r = r.answer(&["mv", "-f", "-T", &new, &f.path], "");
         }
     }
     r
@@ -340,4 +342,48 @@ fn destructive_steps_hold_the_disk_lock_while_their_commands_run() {
     assert!(std::process::Command::new("flock").arg("-n").arg(&dev).arg("true").status().unwrap().success());
     assert!(out.contains("Stopped after phase pool as asked"), "{out}");
     assert!(out.contains("/dev/vda now holds this plan's GPT (ESP + LUKS partition), a LUKS2 container"), "{out}");
+}
+
+#[test]
+fn a_planned_file_is_written_beside_its_path_and_renamed_over_it() {
+    // The real install(1) and mv(1) on a temporary directory.
+    use blankroot::plan::{Content, PlannedFile};
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("etc/nixos/configuration.nix");
+    let file = |text: &str| PlannedFile {
+        path: path.display().to_string(),
+        mode: "0640".into(),
+        owner: "root".into(),
+        group: "root".into(),
+        content: Content::Text(text.into()),
+    };
+    let runner = blankroot::infra::runner::Local::default();
+    let host = blankroot::infra::host::LocalHost::live(&runner);
+    let write = |f: &PlannedFile| blankroot::commands::install::exec::write_file(&host, f, &secrets());
+    write(&file("{ }\n")).unwrap();
+    // Over an existing file: the whole new content, its mode, and nothing left beside it.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    write(&file("{ old = false; }\n")).unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "{ old = false; }\n");
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777, 0o640);
+    let names = |d: &std::path::Path| -> Vec<String> {
+        let mut v: Vec<String> =
+            std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(path.parent().unwrap()), ["configuration.nix"]);
+    // A directory at the path is an error naming the path; it is left as it was and the new
+    // file beside it is removed.
+    let busy = dir.path().join("etc/nixos/hardware-configuration.nix");
+    std::fs::create_dir(&busy).unwrap();
+    std::fs::write(busy.join("inside"), "kept").unwrap();
+    let e = write(&PlannedFile { path: busy.display().to_string(), ..file("x") }).unwrap_err();
+    assert!(
+        e.hint.as_deref().is_some_and(|h| h.contains("could not write") && h.contains("hardware-configuration.nix")),
+        "{e}"
+    );
+    assert_eq!(names(&busy), ["inside"]);
+    assert_eq!(names(path.parent().unwrap()), ["configuration.nix", "hardware-configuration.nix"]);
 }

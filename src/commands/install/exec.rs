@@ -44,18 +44,36 @@ pub(crate) fn is_done(host: &dyn Host, step: &Step, secrets: &Secrets) -> bool {
     !step.check.is_empty() && step.check.iter().all(|c| check_holds(host, c, secrets))
 }
 
-/// Writes one planned file with its mode and owner, content on stdin (never on argv).
+/// Writes one planned file with its mode and owner, content on stdin (never on argv): into a
+/// new file beside it, then renamed over it, so that the path holds the old file or the whole
+/// new one, never a part (GNU `install` writes its destination in place).
 pub fn write_file(host: &dyn Host, f: &PlannedFile, secrets: &Secrets) -> Result<()> {
+    let fail = |e: Error| e.hint(format!("blankroot could not write {}", f.path));
+    let new = new_beside(&f.path);
     // /proc/self/fd/0 rather than /dev/stdin: the latter is a symlink made by systemd or udev
     // rules, absent on minimal systems.
-    let argv = ["install", "-D", "-m", &f.mode, "-o", &f.owner, "-g", &f.group, "/proc/self/fd/0", &f.path];
+    let argv = ["install", "-D", "-m", &f.mode, "-o", &f.owner, "-g", &f.group, "/proc/self/fd/0", &new];
     let cmd = Cmd::new(argv);
     let cmd = match &f.content {
         Content::Text(t) => cmd.stdin(t.as_bytes()),
         Content::Hash(name) => cmd.secret_stdin(std::sync::Arc::new(secrets.get(name)?.with_newline())),
         Content::Blankroot(_) => cmd.stdin(own_static_executable()?),
     };
-    host.run(&cmd).map(|_| ()).map_err(|e| e.hint(format!("blankroot could not write {}", f.path)))
+    // -T: a directory at the path is an error, not a place to move the file into.
+    let renamed = host.run(&cmd).and_then(|_| host.run(&Cmd::new(["mv", "-f", "-T", &new, &f.path])));
+    if let Err(e) = renamed {
+        let _ = host.output(&Cmd::new(["rm", "-f", &new]));
+        return Err(fail(e));
+    }
+    Ok(())
+}
+
+/// `DIR/.NAME.blankroot-new` for `DIR/NAME`: in the same directory, so the rename is atomic.
+fn new_beside(path: &str) -> String {
+    match path.rsplit_once('/') {
+        Some((dir, name)) => format!("{dir}/.{name}.blankroot-new"),
+        None => format!(".{path}.blankroot-new"),
+    }
 }
 
 /// This blankroot's own executable, which the installed system keeps: refused unless it is

@@ -17,10 +17,15 @@ def sh_command:
     else "\($c) < \(.stdin.secret | secret_file)"
     end;
 
+# As blankroot writes a file: beside its path, then renamed over it (two lines, not `&&`:
+# set -e stops at a failed install only then).
 def sh_file:
-  "install -D -m \(.mode | @sh) -o \(.owner | @sh) -g \(.group | @sh) /proc/self/fd/0 \(.path | @sh)" as $i
-  | if .content.text != null then "printf '%s' \(.content.text | @sh) | \($i)"
-    else "mkpasswd -m yescrypt -s < \(.content.hash | secret_file) | \($i)"
+  (.path | sub("/(?<n>[^/]*)$"; "/.\(.n).blankroot-new")) as $new
+  | "install -D -m \(.mode | @sh) -o \(.owner | @sh) -g \(.group | @sh) /proc/self/fd/0 \($new | @sh)" as $i
+  | "mv -f -T \($new | @sh) \(.path | @sh)" as $mv
+  | if .content.text != null then "printf '%s' \(.content.text | @sh) | \($i)\n\($mv)"
+    elif .content.hash != null then "mkpasswd -m yescrypt -s < \(.content.hash | secret_file) | \($i)\n\($mv)"
+    else error("plan-to-sh.jq: \(.path) is not text or a hash (a kept blankroot: plan with a dynamic one)")
     end;
 
 "#!/bin/bash",
