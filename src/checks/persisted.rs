@@ -46,7 +46,9 @@ fn kept_blankroot(host: &dyn Host, config: &Config) -> Option<Finding> {
             meta.mode, meta.uid
         ));
     }
-    match host.read(path).map(|b| crate::infra::elf::is_static(&b)) {
+    let judged =
+        host.read(path).map(|b| crate::infra::elf::is_whole(&b).and_then(|()| crate::infra::elf::is_static(&b)));
+    match judged {
         Some(Ok(true)) => Some(Finding::ok("blankroot-kept", format!("{path}: a static blankroot, on PATH"))),
         Some(Ok(false)) => bad(format!("{path} needs a dynamic loader, which NixOS does not have at /lib64")),
         Some(Err(why)) => bad(format!("{path} is not an executable blankroot can run: {why}")),

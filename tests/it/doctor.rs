@@ -226,6 +226,12 @@ fn the_kept_blankroot_must_be_there_static_and_roots() {
     assert!(f.fix.as_deref().unwrap().contains("scripts/build-static"), "{f:?}");
     std::fs::write(&kept, "#!/bin/sh\n").unwrap();
     assert!(find(&run_installed(dir.path(), &fake), "blankroot-kept").what.contains("not an ELF file"));
+    // An interrupted copy: its loadable segment (from byte 0, 4 KiB) runs past its end.
+    let mut cut = static_elf();
+    cut[64 + 0x20..64 + 0x28].copy_from_slice(&4096u64.to_le_bytes());
+    std::fs::write(&kept, cut).unwrap();
+    let f = find(&run_installed(dir.path(), &fake), "blankroot-kept").clone();
+    assert!(f.what.contains("cut short: a segment at byte 0 of 4096 bytes runs past its end (176 bytes)"), "{f:?}");
     std::fs::write(&kept, static_elf()).unwrap();
     std::fs::set_permissions(&kept, std::fs::Permissions::from_mode(0o644)).unwrap();
     assert!(find(&run_installed(dir.path(), &fake), "blankroot-kept").what.contains("mode 0644"));

@@ -79,6 +79,10 @@ pub const HOSTID: &str = "5eed0007";
 pub fn static_elf() -> Vec<u8> {
     let mut b = vec![0u8; 64 + 56 * 2];
     b[..6].copy_from_slice(b"\x7fELF\x02\x01");
+    // ET_DYN (a static-pie), for this machine (EM_X86_64 62, EM_AARCH64 183).
+    b[0x10] = 3;
+    let machine: u16 = if cfg!(target_arch = "aarch64") { 183 } else { 62 };
+    b[0x12..0x14].copy_from_slice(&machine.to_le_bytes());
     b[0x20..0x28].copy_from_slice(&64u64.to_le_bytes());
     b[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
     b[0x38..0x3a].copy_from_slice(&2u16.to_le_bytes());
