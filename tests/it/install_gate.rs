@@ -222,6 +222,33 @@ fn secrets_are_gathered_from_prompts_and_files() {
     assert!(e.message.contains("password for admin must be typed"), "{}", e.message);
 }
 
+#[test]
+fn a_password_file_gives_its_first_line_and_never_an_empty_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pf, pw) = (dir.path().join("pass"), dir.path().join("admin.pw"));
+    std::fs::write(&pf, "pass phrase\n").unwrap();
+    let text = format!(
+        "disk = \"/dev/vda\"\n[[users]]\nname = \"admin\"\ngroups = [\"wheel\"]\npassword_file = \"{}\"\n",
+        pw.display()
+    );
+    let c = blankroot::config::parse_str("blankroot.toml", &text, &Default::default()).unwrap();
+    let t = plan::target::from_facts(&facts(), "/dev/vda").unwrap();
+    let p = plan::build(&c, &t, &Identities::fixed(3, None)).unwrap();
+    let no_tty = || Script { tty: false, answers: vec![] };
+    std::fs::write(&pw, "first line\nsecond\n").unwrap();
+    let got = gather(&p, Some(&pf), &mut no_tty()).unwrap();
+    let hash = got.get(&SecretName::Password(Account::named("admin"))).unwrap().expose().to_string();
+    assert!(blankroot::hash::verify("first line", &hash));
+    for empty_first in ["\nsecond\n", "\r\nsecond", "\n\n"] {
+        std::fs::write(&pw, empty_first).unwrap();
+        let e = gather(&p, Some(&pf), &mut no_tty()).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Input, "{empty_first:?}: {e}");
+        assert_eq!(e.message, format!("the first line of {} is empty", pw.display()), "{empty_first:?}");
+        assert!(e.hint.as_deref().is_some_and(|h| h.contains("first line of password_file")), "{e}");
+        assert!(!e.render().contains("second"), "the file's other lines are not shown: {e}");
+    }
+}
+
 /// The fake machine's answer to every check of these steps: they hold.
 fn holding(mut r: blankroot::infra::runner::Recording, p: &Plan, ids: &[&str]) -> blankroot::infra::runner::Recording {
     for s in p.steps.iter().filter(|s| ids.contains(&s.id.as_str())) {

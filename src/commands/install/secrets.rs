@@ -129,7 +129,13 @@ pub fn gather(plan: &Plan, passphrase_file: Option<&Path>, p: &mut dyn Prompter)
             }
             PasswordSource::File { path } => {
                 let text = read_secret_file(Path::new(path), &format!("{name}'s password"))?;
+                // The password is the file's first line: an empty one would be an empty password.
                 let first = Secret::new(text.expose().lines().next().unwrap_or_default().to_string());
+                if first.expose().is_empty() {
+                    return Err(Error::input(format!("the first line of {path} is empty")).hint(format!(
+                        "{name}'s password is the first line of password_file: put it there (an empty password is never set)"
+                    )));
+                }
                 out.insert_hash_of(key, first);
             }
             PasswordSource::HashFile { path } => {
