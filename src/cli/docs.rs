@@ -43,6 +43,10 @@ fn page(cmd: &clap::Command, name: &str, out: &mut Vec<(String, Vec<u8>)>) -> Re
 /// Writes every man page into `dir` (made if missing), each through `fsutil`.
 pub fn manpages(dir: &Path) -> Result<()> {
     let shown = crate::error::excerpt(&dir.display().to_string());
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::env(format!("{shown} is not a directory"))
+            .hint("give a directory for the pages (it is made if missing)"));
+    }
     std::fs::create_dir_all(dir).map_err(|e| {
         Error::env(format!("cannot create {shown}")).caused_by(e).hint("give a directory you may write")
     })?;

@@ -121,6 +121,28 @@ fn a_man_page_per_command_that_mandoc_and_man_read() {
     assert!(text(&out.stderr).contains("hint:"));
 }
 
+#[test]
+fn man_pages_are_not_written_through_a_link_or_into_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // A page's name planted as a link to a file elsewhere: refused, the file untouched.
+    let (man1, victim) = (dir.path().join("man1"), dir.path().join("victim"));
+    std::fs::create_dir(&man1).unwrap();
+    std::fs::write(&victim, "keep me\n").unwrap();
+    std::os::unix::fs::symlink(&victim, man1.join("blankroot-plan.1")).unwrap();
+    let out = blankroot(&["manpages", man1.to_str().unwrap()], &[]);
+    let err = text(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.starts_with("error: ") && err.contains("blankroot-plan.1") && err.contains("hint:"), "{err}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me\n");
+    assert!(std::fs::symlink_metadata(man1.join("blankroot-plan.1")).unwrap().file_type().is_symlink());
+    // DIR is a file: an error naming it, the file unchanged.
+    let out = blankroot(&["manpages", victim.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains(&format!("error: \"{}\" is not a directory", victim.display())), "{err}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me\n");
+}
+
 /// Runs `blankroot ARGS` on a pseudo-terminal (script(1)), so standard output and error are a
 /// terminal; returns what the terminal showed.
 fn on_a_terminal(args: &str, env: &[(&str, &str)]) -> String {

@@ -145,6 +145,14 @@ fn two_password_sources_for_root() {
 // ---------------------------------------------------------------- persist
 
 #[test]
+fn keeping_blankroot_is_a_boolean() {
+    fails_at("[persist]\nblankroot = \"yes\"\n", "2:13", "expected a boolean");
+    fails_at("[persist]\nblankroot = 1\n", "2:13", "expected a boolean");
+    assert!(!parse("[persist]\nblankroot = false\n").unwrap().persist.blankroot);
+    assert!(parse("").unwrap().persist.blankroot, "kept by default");
+}
+
+#[test]
 fn persisted_path_relative() {
     fails_at("[persist]\ndirectories = [\"var/lib/foo\"]\n", "2:16", "\"var/lib/foo\" is not an absolute path");
 }
