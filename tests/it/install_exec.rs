@@ -65,9 +65,7 @@ fn with_done(mut r: Recording, plan: &Plan, ids: &[&str]) -> Recording {
 /// a dynamic one, which is not kept on the installed system (no keep-blankroot step; the step
 /// itself is tested below and, with the static binary, in the VM tier).
 fn plan_for(name: &str) -> Plan {
-    let c = common::config(name);
-    let t = blankroot::plan::Target { static_blankroot: false, ..common::target(&c.disk) };
-    blankroot::plan::build(&c, &t, &blankroot::plan::Identities::fixed(7, c.host_id.as_deref())).unwrap()
+    common::plan_by(name, false)
 }
 
 #[test]

@@ -45,9 +45,16 @@ pub fn target(disk: &str) -> Target {
 }
 
 pub fn plan_for(name: &str) -> Plan {
+    plan_by(name, true)
+}
+
+/// [`plan_for`] as a blankroot of this kind makes it: a static one keeps itself on the
+/// installed system (the keep-blankroot step); a dynamic one, such as the test build, does not.
+pub fn plan_by(name: &str, static_blankroot: bool) -> Plan {
     let c = config(name);
     let ids = Identities::fixed(7, c.host_id.as_deref());
-    plan::build(&c, &target(&c.disk), &ids).unwrap_or_else(|e| panic!("{name}: {e}"))
+    let t = Target { static_blankroot, ..target(&c.disk) };
+    plan::build(&c, &t, &ids).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 /// blankroot as one static executable (scripts/build-static; made once per test process when
