@@ -370,8 +370,9 @@ pub fn assert_standins_saw_no_secret(v: &Vm, plan: &blankroot::plan::Plan) -> St
     };
     assert_eq!(called("cryptsetup", "luksFormat"), 1, "blankroot must run cryptsetup through the stand-in");
     assert!(called("cryptsetup", "open") >= 1, "cryptsetup open through the stand-in");
-    let hash_path = "/mnt/persist/etc/nixos-secrets/passwords/admin";
-    assert!(calls.iter().any(|c| c.tool == "install" && c.args.last().is_some_and(|a| a == hash_path)));
+    // The hash is written beside its path, then renamed over it (install::exec::write_file).
+    let hash_new = "/mnt/persist/etc/nixos-secrets/passwords/.admin.blankroot-new";
+    assert!(calls.iter().any(|c| c.tool == "install" && c.args.last().is_some_and(|a| a == hash_new)));
     for c in &calls {
         assert!(c.record.contains("\nenv: PATH=/tmp/standins:"), "a record without its environment: {}", c.record);
         assert!(!SECRETS.iter().any(|s| c.record.contains(s)), "a secret on the argv or environment of: {}", c.record);
