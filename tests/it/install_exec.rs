@@ -135,7 +135,8 @@ fn on_a_fresh_disk_only_the_verify_checks_are_asked() {
     let plan = plan_for("seed-defaults");
     let r = with_done(all_commands_succeed(&plan), &plan, &["partition", "luks-format"]);
     // The gate asked the partition step's check already: it did not hold.
-    let (res, receipt) = run(&r, &plan, vec![("partition".into(), false)]);
+    let opts = Options { known_done: vec![("partition".into(), false)], ..Default::default() };
+    let (res, receipt, out) = run_with(&r, &plan, opts);
     assert_eq!(res.unwrap(), Outcome::Stopped);
     assert!(receipt.steps.iter().all(|s| s.result == StepResult::Done), "{:?}", receipt.steps);
     let calls = called(&r);
@@ -145,12 +146,24 @@ fn on_a_fresh_disk_only_the_verify_checks_are_asked() {
     let ptuuid = format!("blkid -p -s PTUUID -o value {disk}");
     let luks_uuid = format!("cryptsetup luksUUID {luks}");
     assert_eq!(checks[..2], [&ptuuid, &luks_uuid], "after the fresh partition step, only the verify checks are asked");
-    // Then the stop message asks the disk what it holds, each step only on the one it lies on:
-    // this fake holds the plan's GPT and LUKS container, no ESP, no pool.
+    // Then the stop message asks the disk what it holds: every state-bearing step's checks at
+    // once, but not the passphrase test (a key derivation to say what the UUID says).
     let esp_uuid = format!("blkid -p -s UUID -o value {}", blankroot::plan::partition_path(disk, 1));
     let test_passphrase = format!("cryptsetup open --test-passphrase --type luks2 --key-file - {luks}");
-    let pool = "zpool list -H -o name rpool".to_string();
-    assert_eq!(checks[2..], [&ptuuid, &esp_uuid, &luks_uuid, &test_passphrase, &pool], "{checks:#?}");
+    let mut asked: Vec<String> = checks[2..].iter().map(|c| c.to_string()).collect();
+    asked.sort();
+    let mut want = vec![ptuuid.clone(), esp_uuid, luks_uuid.clone(), "zpool list -H -o name rpool".to_string()];
+    for ds in ["local/root", "local/nix", "safe/home", "safe/persist"] {
+        want.push(format!("zfs list -H -o name rpool/{ds}"));
+    }
+    want.push("test -e /mnt/nix/var/nix/profiles/system".to_string());
+    want.sort();
+    assert_eq!(asked, want, "{checks:#?}");
+    assert!(!calls.contains(&test_passphrase), "{calls:#?}");
+    // This fake holds the plan's GPT and LUKS container, no ESP, no pool.
+    let holds =
+        format!("/dev/vda now holds this plan's GPT (ESP + LUKS partition), a LUKS2 container {}.", plan.ids.luks_uuid);
+    assert!(out.contains(&holds), "{out}");
     assert!(!calls.iter().any(|c| c.starts_with("zpool import")), "no resume command on a fresh disk");
 }
 
@@ -269,7 +282,7 @@ fn the_disk_is_unchanged_only_when_it_reads_back_as_the_gate_saw_it() {
     let plan = plan_for("seed-defaults");
     let state = |lsblk: &str, before: Option<BlockDevice>| {
         let r = probed_as(all_succeed_but(&plan, "sfdisk"), lsblk);
-        blankroot::commands::install::disk_state(&r, &plan, &secrets(), before.as_ref())
+        blankroot::commands::install::disk_state(&r, &plan, before.as_ref())
     };
     assert_eq!(state(LSBLK, Some(vda(LSBLK))), "/dev/vda is unchanged");
     // Partitioned since the gate looked (by another run: none of it is this plan's).
@@ -294,7 +307,7 @@ fn the_disk_is_unchanged_only_when_it_reads_back_as_the_gate_saw_it() {
     assert_eq!(state(LSBLK, None), "/dev/vda now holds nothing blankroot can see, none of it this plan's");
     // The disk cannot be read: said so, not guessed.
     let r = all_succeed_but(&plan, "sfdisk");
-    let s = blankroot::commands::install::disk_state(&r, &plan, &secrets(), Some(&vda(LSBLK)));
+    let s = blankroot::commands::install::disk_state(&r, &plan, Some(&vda(LSBLK)));
     assert!(s.starts_with("what /dev/vda holds now could not be read (cannot list the block devices)"), "{s}");
 }
 
@@ -311,9 +324,12 @@ fn destructive_steps_hold_the_disk_lock_while_their_commands_run() {
     // util-linux's `flock -n DEV true` whether the lock is free, and notes the answer.
     let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let (watch, lock_dev) = (Arc::clone(&seen), dev.clone());
+    // The notes' mutex is held around the look, so that looks from commands run at the same
+    // time (the stop report's questions) do not see each other's flock as the install's.
     let w = with_done(all_commands_succeed(&plan), &plan, &["partition", "luks-format"]).on_call(move |cmd| {
+        let mut notes = watch.lock().unwrap();
         let free = std::process::Command::new("flock").arg("-n").arg(&lock_dev).arg("true").status().unwrap().success();
-        watch.lock().unwrap().push((cmd.argv.clone(), free));
+        notes.push((cmd.argv.clone(), free));
     });
     let opts = Options {
         known_done: vec![("partition".into(), false)],

@@ -269,7 +269,7 @@ fn disk_state_says_what_the_disk_holds() {
     let p = plan(&facts());
     let mut secrets = blankroot::commands::install::secrets::Secrets::default();
     secrets.insert(SecretName::LuksPassphrase, Secret::new("pass phrase".into()));
-    let state = |ids: &[&str]| disk_state(&holding(blankroot::example::machine(), &p, ids), &p, &secrets, None);
+    let state = |ids: &[&str]| disk_state(&holding(blankroot::example::machine(), &p, ids), &p, None);
     let s = state(&["partition", "format-esp", "luks-format", "pool-create", "dataset:local/root"]);
     assert_eq!(
         s,

@@ -44,6 +44,15 @@ pub(crate) fn is_done(host: &dyn Host, step: &Step, secrets: &Secrets) -> bool {
     !step.check.is_empty() && step.check.iter().all(|c| check_holds(host, c, secrets))
 }
 
+/// Whether what a step made is on the disk now, for a report: its checks that need no secret
+/// all hold (and it has one). The LUKS container's passphrase test is left out: a full key
+/// derivation (seconds under emulation) to say what its UUID already says is there.
+pub(crate) fn holds_for_report(host: &dyn Host, step: &Step) -> bool {
+    let asked: Vec<&Check> = step.check.iter().filter(|c| !matches!(c.stdin, Some(Stdin::Secret(_)))).collect();
+    let none = Secrets::default();
+    !asked.is_empty() && asked.iter().all(|c| check_holds(host, c, &none))
+}
+
 /// Writes one planned file with its mode and owner, content on stdin (never on argv): into a
 /// new file beside it, then renamed over it, so that the path holds the old file or the whole
 /// new one, never a part (GNU `install` writes its destination in place).

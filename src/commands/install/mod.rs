@@ -111,16 +111,15 @@ pub fn confirm(plan: &Plan, now: &plan::Target, opts: &Options, p: &mut dyn Prom
 /// What the disk holds now, in one sentence, for a failure report and the `--until` stop
 /// message. Read from the disk, never assumed from what this run did: another run, or a
 /// person, may have changed it, and a step this run never ran may be done. Each state-bearing
-/// step of the plan is asked whether its check holds now (with the secrets gathered), each
-/// only when the one it lies on holds (the ESP and the LUKS container on this plan's GPT, the
-/// pool in that container, the configuration and the system on the pool). When none holds,
-/// the disk is probed again as the gate probed it and compared with what the gate saw
-/// (`before`): it is "unchanged" only when they are equal; otherwise what it holds now is
-/// said.
-pub fn disk_state(host: &dyn Host, plan: &Plan, secrets: &secrets::Secrets, before: Option<&BlockDevice>) -> String {
-    let holds = |s: &Step| exec::is_done(host, s, secrets);
-    let step = |id: &str| plan.steps.iter().find(|s| s.id == id);
-    let done = |id: &str| step(id).is_some_and(holds);
+/// step of the plan is asked whether its checks hold now ([`exec::holds_for_report`]: those
+/// that need no secret), and counted only when the one it lies on holds (the ESP and the LUKS
+/// container on this plan's GPT, the pool in that container, the configuration and the system
+/// on the pool). When none holds, the disk is probed again as the gate probed it and compared
+/// with what the gate saw (`before`): it is "unchanged" only when they are equal; otherwise
+/// what it holds now is said.
+pub fn disk_state(host: &dyn Host, plan: &Plan, before: Option<&BlockDevice>) -> String {
+    let held = ask_state_steps(host, plan);
+    let done = |id: &str| held.get(id).copied().unwrap_or(false);
     let mut parts = Vec::new();
     if done("partition") {
         parts.push("this plan's GPT (ESP + LUKS partition)".to_string());
@@ -131,9 +130,9 @@ pub fn disk_state(host: &dyn Host, plan: &Plan, secrets: &secrets::Secrets, befo
             parts.push(format!("a LUKS2 container {}", plan.ids.luks_uuid));
             if done("pool-create") {
                 let c = &plan.config;
-                let n = plan.steps.iter().filter(|s| s.id.starts_with("dataset:") && holds(s)).count();
+                let n = held.iter().filter(|(id, h)| id.starts_with("dataset:") && **h).count();
                 parts.push(format!("the pool {} with {n} of {} datasets", c.pool.name, c.datasets.len()));
-                if step("write-config").is_some_and(|s| exec::files_hold(host, s)) {
+                if done("write-config") {
                     parts.push("the generated configuration in /persist/etc/nixos".to_string());
                 }
                 if done("nixos-install") {
@@ -169,6 +168,23 @@ pub fn disk_state(host: &dyn Host, plan: &Plan, secrets: &secrets::Secrets, befo
         Some(_) => format!("{path} is not as the install found it: it now holds {what}, none of it this plan's"),
         None => format!("{path} now holds {what}, none of it this plan's"),
     }
+}
+
+/// Whether each state-bearing step's work is on the disk, by step id; `write-config` by its
+/// files. The questions only read and are asked at the same time (one after the other they
+/// took about a second under emulation: benches/install_vm.rs).
+fn ask_state_steps<'p>(host: &dyn Host, plan: &'p Plan) -> std::collections::BTreeMap<&'p str, bool> {
+    const STATE: [&str; 5] = ["partition", "format-esp", "luks-format", "pool-create", "nixos-install"];
+    let asked = plan.steps.iter().filter(|s| STATE.contains(&s.id.as_str()) || s.id.starts_with("dataset:"));
+    let config = plan.steps.iter().find(|s| s.id == "write-config");
+    std::thread::scope(|sc| {
+        let mut questions: Vec<_> =
+            asked.map(|s| (s.id.as_str(), sc.spawn(move || exec::holds_for_report(host, s)))).collect();
+        if let Some(s) = config {
+            questions.push((s.id.as_str(), sc.spawn(move || exec::files_hold(host, s))));
+        }
+        questions.into_iter().map(|(id, q)| (id, q.join().unwrap_or(false))).collect()
+    })
 }
 
 /// Whether two lsblk views of a disk show the same contents: partitions, signatures, ids and
@@ -284,7 +300,7 @@ impl Run<'_> {
         let step = &self.plan.steps[i];
         // Asked before the undo: what the disk holds, with the pool still imported (the undo
         // exports it and closes LUKS; neither changes the disk's contents).
-        let state = disk_state(self.host, self.plan, self.secrets, self.opts.disk_before.as_ref());
+        let state = disk_state(self.host, self.plan, self.opts.disk_before.as_ref());
         let undo_errors = undo(self.host, &self.plan.steps[..=i], self.secrets, events, receipt);
         receipt.outcome = Outcome::Failed;
         receipt.save(&self.receipt_path)?;
@@ -310,7 +326,7 @@ impl Run<'_> {
             n.checked_sub(1)
                 .and_then(|last| plan.steps.get(last))
                 .map_or(opts.until.map_or("none", Phase::name), |s| s.phase.name()),
-            disk_state(self.host, plan, self.secrets, opts.disk_before.as_ref()),
+            disk_state(self.host, plan, opts.disk_before.as_ref()),
             resume_command(self.plan_path, &Options { until: None, ..opts.clone() })
         )
     }
